@@ -1,0 +1,7 @@
+"""The finance layer's jobs: validate args, read the store, call a pure function, return JSON.
+
+Each submodule defines its tasks with ``quantq.tasks.task``; importing them here is
+what registers them in every worker (through the ``quantq.tasks`` entry point).
+"""
+
+from __future__ import annotations
