@@ -73,8 +73,13 @@ class MemoryBackend(base.Backend):
 
     def list_jobs(self, flt: base.JobFilter) -> list[jobs.Job]:
         with self._lock:
+            cursor = self._records.get(flt.before) if flt.before is not None else None
             found = [r.job for r in self._records.values() if _matches(r.job, flt)]
-        found.sort(key=lambda j: j.id, reverse=True)
+        found.sort(key=_newest_first, reverse=True)
+        if flt.before is not None:
+            if cursor is None:
+                return []
+            found = [j for j in found if _newest_first(j) < _newest_first(cursor.job)]
         return found[: flt.limit]
 
     def queue_stats(self) -> list[base.QueueStats]:
@@ -301,14 +306,16 @@ def _expiry(ttl: int | None, now: datetime) -> float | None:
     return None if ttl is None else now.timestamp() + ttl
 
 
+def _newest_first(job: jobs.Job) -> tuple[float, str]:
+    return (job.created_at.timestamp() if job.created_at else 0.0, job.id)
+
+
 def _matches(job: jobs.Job, flt: base.JobFilter) -> bool:
     if flt.statuses and job.status not in flt.statuses:
         return False
     if flt.queue is not None and job.queue != flt.queue:
         return False
     if flt.task is not None and job.task != flt.task:
-        return False
-    if flt.before is not None and not job.id < flt.before:
         return False
     created = job.created_at
     if flt.created_after is not None and (created is None or created < flt.created_after):

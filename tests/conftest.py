@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from quantq import backends
+from quantq.backends.base import Backend
+from tests import backend_factories
+
+
+@pytest.fixture(params=sorted(backend_factories.FACTORIES))
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    factory = backend_factories.FACTORIES[request.param]
+    yield from factory(tmp_path)
+
+
+@pytest.fixture
+def backend(backend_url: str) -> Iterator[Backend]:
+    opened = backends.from_url(backend_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
