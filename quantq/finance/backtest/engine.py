@@ -1,0 +1,119 @@
+"""Position-mode backtests: target positions in, trades, equity and statistics out."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from quantq.finance.backtest import kernel
+from quantq.finance.backtest.config import ExecutionConfig
+from quantq.finance.backtest.report import performance_report
+from quantq.finance.backtest.trades import Trade, trades_from_table
+
+
+class BacktestInputError(ValueError):
+    """Prices or targets that the engine refuses (never repaired silently)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SymbolResult:
+    """One symbol's run: its equity curve, position per bar, trades and stats."""
+
+    symbol: str
+    equity: np.ndarray
+    position: np.ndarray
+    trades: tuple[Trade, ...]
+    stats: dict[str, Any]
+
+    def to_json(self, *, curves: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"symbol": self.symbol, "stats": self.stats, "trades": [t.to_json() for t in self.trades]}
+        if curves:
+            out["equity"] = self.equity.tolist()
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestResult:
+    """Per-symbol results and the portfolio of all symbols (sum of their accounts)."""
+
+    config: ExecutionConfig
+    symbols: tuple[SymbolResult, ...]
+    portfolio: dict[str, Any]
+
+    def to_json(self, *, curves: bool = True) -> dict[str, Any]:
+        return {
+            "config": self.config.to_json(),
+            "portfolio": self.portfolio,
+            "symbols": [s.to_json(curves=curves) for s in self.symbols],
+        }
+
+
+def check_inputs(open_: np.ndarray, close: np.ndarray, target: np.ndarray) -> None:
+    """Reject shapes, non-positive or NaN prices and targets outside [-1, 1]."""
+    if open_.shape != close.shape or open_.shape != target.shape:
+        raise BacktestInputError(f"open {open_.shape}, close {close.shape} and target {target.shape} differ in shape")
+    if open_.ndim not in (1, 2) or open_.shape[0] < 1:
+        raise BacktestInputError("prices must be 1-D or 2-D (bars × symbols) with at least one bar")
+    for name, arr in (("open", open_), ("close", close)):
+        bad = ~np.isfinite(arr) | (arr <= 0)
+        if bad.any():
+            raise BacktestInputError(f"{name} has {int(bad.sum())} NaN or non-positive price(s), first at row {int(np.argwhere(bad)[0][0])}")
+    finite = target[~np.isnan(target)]
+    if np.isinf(finite).any() or (np.abs(finite) > 1).any():
+        raise BacktestInputError("targets must be NaN (hold) or a fraction of cash in [-1, 1]")
+
+
+def _as_f64(a: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+
+
+def run_backtest(
+    open_: Any,
+    close: Any,
+    target: Any,
+    config: ExecutionConfig | None = None,
+    *,
+    symbols: Sequence[str] | None = None,
+    times: Sequence[str] | None = None,
+    days: float | None = None,
+    simulate: Callable[..., Any] | None = None,
+) -> BacktestResult:
+    """Simulate each symbol (column) on its own account.
+
+    ``target[t]`` is the signed fraction of cash to hold from the open of bar t+1 (NaN: keep
+    the previous target, 0: flat). ``times`` (ISO strings per bar) label trades; ``days`` is the
+    calendar span for CAGR. ``simulate`` swaps the fill loop (the reference loop in tests).
+    Inputs are not modified.
+    """
+    config = config or ExecutionConfig()
+    o, c, t = _as_f64(open_), _as_f64(close), _as_f64(target)
+    check_inputs(o, c, t)
+    if o.ndim == 1:
+        o, c, t = o[:, None], c[:, None], t[:, None]
+    n_sym = o.shape[1]
+    names = list(symbols) if symbols is not None else [f"s{i}" for i in range(n_sym)]
+    if len(names) != n_sym:
+        raise BacktestInputError(f"{len(names)} symbol names for {n_sym} columns")
+    if times is not None and len(times) != o.shape[0]:
+        raise BacktestInputError(f"{len(times)} times for {o.shape[0]} bars")
+    sim = simulate or kernel.simulate
+    results = []
+    for j in range(n_sym):
+        cj = np.ascontiguousarray(c[:, j])
+        equity, position, table = sim(
+            np.ascontiguousarray(o[:, j]), cj, np.ascontiguousarray(t[:, j]),
+            config.cash, config.commission, config.size_fraction, config.whole_units, config.close_at_end,
+        )
+        trades = trades_from_table(table, names[j], list(times) if times is not None else None)
+        stats = performance_report(equity, position, trades, cj, config, days)
+        results.append(SymbolResult(names[j], equity, position, trades, stats))
+    total_equity = np.sum([r.equity for r in results], axis=0)
+    all_trades = [tr for r in results for tr in r.trades]
+    exposure = np.mean([r.position != 0 for r in results], axis=0)
+    portfolio = performance_report(total_equity, exposure, all_trades, np.mean(c, axis=1), config, days)
+    portfolio["buy_and_hold_return"] = float(np.mean(c[-1] / c[0] - 1.0))
+    portfolio["symbols"] = n_sym
+    return BacktestResult(config, tuple(results), {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in portfolio.items()})
