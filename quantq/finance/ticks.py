@@ -267,6 +267,12 @@ class TickPrints:
             a.flags.writeable = False
         return cls(symbol, ts_ns, p, s, codes, names)
 
+    @classmethod
+    def from_ticks(cls, symbol: str, ticks: Any) -> TickPrints:
+        """From the store's :class:`quantq.finance.schema.Ticks` (``ts`` is datetime64[ns] meaning UTC)."""
+        ts = np.asarray(ticks.ts).astype("datetime64[ns]", copy=False).view(np.int64)
+        return cls.from_columns(symbol, ts, ticks.price, ticks.size, ticks.venue, ticks.seq)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class SessionTable:

@@ -5,3 +5,4 @@ what registers them in every worker (through the ``quantq.tasks`` entry point).
 """
 
 from __future__ import annotations
+from quantq.finance.tasks.ticks import deeper_analysis as deeper_analysis  # noqa: E402,F401
