@@ -1,0 +1,73 @@
+"""Entry point of a pool child process: ``python -m quantq.worker.child --fd N [--import M ...]``.
+
+Started with subprocess, not multiprocessing, so nothing is pickled on the way in:
+the parent passes one end of a socket pair, and both sides speak length-framed JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+from multiprocessing.connection import Connection
+from typing import Any
+
+from quantq import tasks
+from quantq.worker import execute
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the supervisor dies, so no orphan keeps running a job."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="quantq-child")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--import", dest="imports", action="append", default=[])
+    parser.add_argument("--max-memory-mb", type=int, default=0)
+    args = parser.parse_args(argv)
+    _die_with_parent()
+    # The supervisor decides when jobs stop: Ctrl-C in a terminal must drain, not kill jobs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.max_memory_mb:
+        import resource
+
+        limit = args.max_memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    conn = Connection(args.fd)
+    serve_connection(conn, tasks.default_registry(args.imports))
+
+
+def serve_connection(conn: Connection, registry: tasks.Registry) -> None:
+    def recv() -> Any:
+        return json.loads(conn.recv_bytes())
+
+    def send(message: dict[str, Any]) -> None:
+        conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
+
+    def poll_cancel() -> bool:
+        while conn.poll(0):
+            if recv().get("kind") == "cancel":
+                return True
+        return False
+
+    try:
+        execute.serve(recv, send, registry, poll_cancel)
+    except (BrokenPipeError, ConnectionResetError, OSError):
+        pass  # the supervisor went away
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()
+    os._exit(0)

@@ -1,0 +1,509 @@
+"""The worker: a supervisor that claims jobs and runs them in a pool of slots.
+
+Two threads.  The claimer blocks on the backend (wake-ups, blocking pops) while a
+slot is free and hands claims over; the supervisor (main thread) watches the slots,
+relays progress, reports outcomes in batches, renews leases, enforces timeouts,
+stops cancelled jobs, and runs the periodic maintenance.  Signals only set flags.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from multiprocessing.connection import wait as wait_connections
+from typing import Any
+
+from quantq import errors, jobs, tasks
+from quantq.backends.base import Backend, Outcome, WorkerInfo
+from quantq.logs import event
+from quantq.worker import execute
+from quantq.worker.pool import ProcessSlot, Slot, ThreadSlot
+
+log = logging.getLogger("quantq.worker")
+
+PROGRESS_EVERY = 0.25  # seconds between progress writes for one job (the last one always lands)
+LOST_CHECK_EVERY = 0.5  # how often running claims are checked for cancellation
+CANCEL_GRACE = 0.5  # seconds a cancelled job gets to stop by itself before its process is killed
+PROMOTE_EVERY = 0.5
+PRUNE_EVERY = 60.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WorkerOptions:
+    queues: tuple[str, ...] = (jobs.DEFAULT_QUEUE,)
+    concurrency: int = max(1, os.cpu_count() or 1)
+    mode: str = "process"  #: "process" (isolated child processes) or "thread" (I/O-bound tasks)
+    lease: float = 30.0  #: seconds a claim is held without a renewal; renewed every lease/3
+    poll_interval: float = 5.0  #: longest idle wait between checks for work (wake-ups cut it short)
+    job_timeout: float | None = None  #: timeout for jobs that set none (MAX_JOB_TIME)
+    grace: float = 30.0  #: on SIGTERM, how long running jobs may go on before they are handed back
+    burst: bool = False  #: exit once the queues are empty and nothing runs
+    name: str | None = None  #: worker id (WORKER_NAME); default host-pid-random
+    imports: tuple[str, ...] = ()  #: modules with the user's tasks
+    retry_backoff: float = 2.0  #: first retry delay in seconds; doubles per attempt, with jitter
+    retry_backoff_max: float = 600.0
+    max_memory_mb: int = 0  #: per child process; 0 is no limit
+    status_interval: float = 30.0  #: seconds between status lines; 0 turns them off
+    maintenance: bool = True  #: promote due jobs, reap lost leases, prune expired results
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential back-off with equal jitter: half fixed, half random, so retries spread out."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+class Worker:
+    def __init__(self, backend: Backend, options: WorkerOptions, registry: tasks.Registry | None = None) -> None:
+        if options.concurrency < 1:
+            raise errors.ConfigError(f"concurrency must be at least 1, got {options.concurrency}")
+        if options.mode not in ("process", "thread"):
+            raise errors.ConfigError(f"mode must be 'process' or 'thread', got {options.mode!r}")
+        if options.lease < 0.3:
+            raise errors.ConfigError(f"lease must be at least 0.3 seconds, got {options.lease}")
+        self.backend = backend
+        self.options = options
+        self.registry = registry or tasks.default_registry(options.imports)
+        self.hostname = socket.gethostname()
+        self.id = options.name or f"{self.hostname}-{os.getpid()}-{os.urandom(2).hex()}"
+        self.slots: list[Slot] = []
+        self.processed = 0
+        self.failed = 0
+        self._inbox: collections.deque[jobs.Claim] = collections.deque()
+        self._free = 0
+        self._free_cond = threading.Condition()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._draining = threading.Event()
+        self._stop_now = threading.Event()
+        self._claimer: threading.Thread | None = None
+        self._claimer_idle = threading.Event()
+        self._sigints = 0
+
+    # ---- public ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until drained (SIGTERM, SIGINT, ``stop``) or, in burst mode, until idle."""
+        self._install_signals()
+        self._start_slots()
+        self.backend.register_worker(
+            WorkerInfo(
+                id=self.id, hostname=self.hostname, pid=os.getpid(), queues=self.options.queues,
+                concurrency=self.options.concurrency, meta={"mode": self.options.mode},
+            )
+        )
+        event(log, "worker.started", worker=self.id, queues=",".join(self.options.queues),
+              concurrency=self.options.concurrency, mode=self.options.mode, backend=_safe_url(self.backend.url))
+        self._claimer = threading.Thread(target=self._claim_loop, name="quantq-claimer", daemon=True)
+        self._claimer.start()
+        try:
+            self._supervise()
+        finally:
+            self._shutdown()
+        return 0
+
+    def stop(self, immediately: bool = False) -> None:
+        """Drain (stop claiming, let running jobs finish within the grace period), or stop now."""
+        self._draining.set()
+        if immediately:
+            self._stop_now.set()
+        self._poke()
+        with self._free_cond:
+            self._free_cond.notify_all()
+
+    # ---- signals ---------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_term(signum: int, frame: Any) -> None:
+            event(log, "worker.draining", worker=self.id, grace=self.options.grace, signal=signal.Signals(signum).name)
+            self.stop()
+
+        def on_int(signum: int, frame: Any) -> None:
+            self._sigints += 1
+            if self._sigints >= 2:
+                event(log, "worker.stopping_now", worker=self.id)
+                self.stop(immediately=True)
+            else:
+                on_term(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_int)
+
+    def _poke(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    # ---- slots -----------------------------------------------------------------------------
+
+    def _new_slot(self, index: int) -> Slot:
+        if self.options.mode == "thread":
+            return ThreadSlot(index, self.registry)
+        return ProcessSlot(index, self.options.imports, self.options.max_memory_mb)
+
+    def _start_slots(self) -> None:
+        for i in range(self.options.concurrency):
+            slot = self._new_slot(i)
+            slot.start()
+            self.slots.append(slot)
+        with self._free_cond:
+            self._free = len(self.slots)
+
+    def _replace_slot(self, slot: Slot) -> None:
+        slot.kill()
+        fresh = self._new_slot(slot.index)
+        fresh.start()
+        self.slots[slot.index] = fresh
+
+    def _release_slot(self) -> None:
+        with self._free_cond:
+            self._free += 1
+            self._free_cond.notify_all()
+
+    # ---- claiming (claimer thread) ---------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        backoff = 0.5
+        while not self._draining.is_set():
+            with self._free_cond:
+                while self._free <= 0 and not self._draining.is_set():
+                    self._free_cond.wait(1.0)
+                want = self._free
+            if self._draining.is_set():
+                break
+            try:
+                if self.options.maintenance:
+                    self._maybe_promote()
+                claims = self.backend.claim(
+                    list(self.options.queues), worker_id=self.id, hostname=self.hostname,
+                    lease=self.options.lease, limit=want,
+                )
+                backoff = 0.5
+            except errors.QuantqError as exc:
+                event(log, "worker.claim_failed", level=logging.WARNING, worker=self.id, error=str(exc), retry_in=backoff)
+                self._draining.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if claims:
+                self._claimer_idle.clear()
+                with self._free_cond:
+                    self._free -= len(claims)
+                self._inbox.extend(claims)
+                self._poke()
+                continue
+            self._claimer_idle.set()
+            self._poke()
+            if self.options.burst:
+                self._draining.wait(0.05)
+                continue
+            try:
+                self.backend.wait_for_work(list(self.options.queues), min(self.options.poll_interval, PROMOTE_EVERY * 2))
+            except errors.QuantqError:
+                self._draining.wait(backoff)
+
+    _last_promote = 0.0
+
+    def _maybe_promote(self) -> None:
+        now = time.monotonic()
+        if now - self._last_promote >= PROMOTE_EVERY:
+            self._last_promote = now
+            self.backend.promote_due()
+
+    # ---- supervising (main thread) ---------------------------------------------------------
+
+    def _supervise(self) -> None:
+        timers = collections.defaultdict(float)
+        drain_deadline: float | None = None
+        while True:
+            now = time.monotonic()
+            if self._stop_now.is_set():
+                return
+            if self._draining.is_set() and drain_deadline is None:
+                drain_deadline = now + self.options.grace
+            busy = [s for s in self.slots if s.busy]
+            if self._draining.is_set() and not busy and not self._inbox:
+                return
+            if drain_deadline is not None and now >= drain_deadline:
+                event(log, "worker.grace_over", worker=self.id, handed_back=len(busy))
+                return
+            if self.options.burst and not busy and not self._inbox and self._claimer_idle.is_set():
+                self._draining.set()
+                continue
+
+            self._dispatch()
+            self._wait_and_collect(timeout=0.1)
+            self._flush_progress()
+            self._enforce_deadlines()
+            self._check_lost(timers)
+            self._heartbeat(timers)
+            if self.options.maintenance:
+                self._maintain(timers)
+            self._status_line(timers)
+
+    def _dispatch(self) -> None:
+        while self._inbox:
+            claim = self._inbox.popleft()
+            slot = next((s for s in self.slots if not s.busy), None)
+            if slot is None or self._draining.is_set():
+                self.backend.release(claim)
+                self._release_slot()
+                continue
+            job = claim.job
+            timeout = job.timeout if job.timeout is not None else self.options.job_timeout
+            payload = execute.job_payload(job.id, job.task, job.args, job.queue, job.attempts, job.meta, self.id)
+            event(log, "job.started", job=job.id, task=job.task, queue=job.queue, attempt=job.attempts, slot=slot.index)
+            if not slot.assign(claim, payload, timeout):
+                self._child_died(slot)
+
+    def _wait_and_collect(self, timeout: float) -> None:
+        conns: list[Any] = [self._wake_r]
+        by_conn = {}
+        for slot in self.slots:
+            if slot.conn is not None:
+                conns.append(slot.conn)
+                by_conn[id(slot.conn)] = slot
+        ready = wait_connections(conns, timeout)
+        outcomes: list[tuple[Slot, Outcome | None]] = []
+        for conn in ready:
+            if conn == self._wake_r:
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+                continue
+            slot = by_conn[id(conn)]
+            while slot.conn is not None:
+                message = slot.receive()
+                if message is None:
+                    self._child_died(slot)
+                    break
+                outcome = self._on_message(slot, message)
+                if outcome is not None:
+                    outcomes.append((slot, outcome))
+                if not slot.conn.poll(0):
+                    break
+        if outcomes:
+            self._report([o for _, o in outcomes if o is not None])
+
+    def _on_message(self, slot: Slot, message: dict[str, Any]) -> Outcome | None:
+        kind = message.get("kind")
+        claim = slot.claim
+        if kind == "ready" or claim is None:
+            return None
+        if kind == "progress":
+            slot.pending_progress = (float(message.get("percent", 0.0)), message.get("message"))
+            return None
+        elapsed_ms = round((time.monotonic() - slot.started) * 1000, 2)
+        slot.pending_progress = None
+        slot.clear()
+        self._release_slot()
+        if kind == "done":
+            self.processed += 1
+            event(log, "job.completed", job=claim.job_id, task=claim.job.task, ms=elapsed_ms)
+            return Outcome(claim=claim, result=message.get("result"))
+        if kind == "cancelled":
+            event(log, "job.cancelled", job=claim.job_id, task=claim.job.task, ms=elapsed_ms)
+            return None  # the record says cancelled already
+        error_data = message.get("error") or {}
+        error = jobs.JobError(type=str(error_data.get("type", "Error")), message=str(error_data.get("message", "")),
+                              traceback=error_data.get("traceback"))
+        return self._failure(claim, error, retryable=bool(message.get("retryable", True)), elapsed_ms=elapsed_ms)
+
+    def _failure(self, claim: jobs.Claim, error: jobs.JobError, *, retryable: bool, elapsed_ms: float) -> Outcome:
+        job = claim.job
+        retry_in = None
+        if retryable and job.attempts < job.max_attempts:
+            retry_in = backoff_delay(job.attempts, self.options.retry_backoff, self.options.retry_backoff_max)
+        else:
+            self.failed += 1
+        event(log, "job.retrying" if retry_in is not None else "job.failed", level=logging.WARNING, job=job.id,
+              task=job.task, attempt=job.attempts, error=f"{error.type}: {error.message}",
+              retry_in=round(retry_in, 2) if retry_in is not None else None, ms=elapsed_ms)
+        return Outcome(claim=claim, error=error, retry_in=retry_in)
+
+    def _report(self, outcomes: list[Outcome]) -> None:
+        try:
+            results = self.backend.report(outcomes)
+        except errors.QuantqError as exc:
+            # The backend is unreachable: the leases will run out and the jobs run again.
+            event(log, "worker.report_failed", level=logging.ERROR, worker=self.id, jobs=len(outcomes), error=str(exc))
+            return
+        for outcome, stored in zip(outcomes, results):
+            if stored is None:
+                event(log, "job.outcome_refused", level=logging.WARNING, job=outcome.claim.job_id,
+                      reason="claim no longer held (cancelled, or lease lost)")
+
+    def _child_died(self, slot: Slot) -> None:
+        claim = slot.claim
+        code = getattr(getattr(slot, "process", None), "returncode", None)
+        self._replace_slot(slot)
+        if claim is None:
+            return
+        slot.clear()
+        self._release_slot()
+        error = jobs.JobError(type="ChildDied", message=f"the process running the job died (exit code {code})")
+        self._report([self._failure(claim, error, retryable=True, elapsed_ms=0.0)])
+
+    def _flush_progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.claim is None or slot.pending_progress is None:
+                continue
+            if not force and now - slot.last_progress_write < PROGRESS_EVERY:
+                continue
+            percent, message = slot.pending_progress
+            slot.pending_progress = None
+            slot.last_progress_write = now
+            try:
+                self.backend.progress(slot.claim, percent, message)
+            except errors.StaleClaim:
+                self._stop_job(slot, "its claim is no longer held")
+            except errors.QuantqError as exc:
+                event(log, "worker.progress_failed", level=logging.WARNING, job=slot.claim.job_id, error=str(exc))
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for slot in list(self.slots):
+            claim = slot.claim
+            if claim is None:
+                continue
+            if slot.cancel_sent_at is not None and now - slot.cancel_sent_at >= CANCEL_GRACE:
+                event(log, "job.killed", job=claim.job_id, reason="cancelled")
+                slot.clear()
+                self._replace_slot(slot)
+                self._release_slot()
+            elif slot.deadline is not None and now >= slot.deadline and slot.cancel_sent_at is None:
+                timeout = slot.deadline - slot.started
+                slot.clear()
+                self._replace_slot(slot)
+                self._release_slot()
+                error = jobs.JobError(type="JobTimeout", message=f"the job ran past its timeout of {timeout:g}s and was killed")
+                self._report([self._failure(claim, error, retryable=True, elapsed_ms=round(timeout * 1000, 2))])
+
+    def _stop_job(self, slot: Slot, reason: str) -> None:
+        if slot.claim is None or slot.cancel_sent_at is not None:
+            return
+        event(log, "job.stopping", job=slot.claim.job_id, reason=reason)
+        slot.cancel_sent_at = time.monotonic()
+        if not slot.send({"kind": "cancel"}):
+            slot.cancel_sent_at = 0.0  # nothing to wait for: kill at the next check
+
+    def _check_lost(self, timers: dict[str, float]) -> None:
+        if time.monotonic() - timers["lost"] < LOST_CHECK_EVERY:
+            return
+        timers["lost"] = time.monotonic()
+        running = [s for s in self.slots if s.claim is not None and s.cancel_sent_at is None]
+        if not running:
+            return
+        try:
+            gone = self.backend.lost([s.claim for s in running if s.claim is not None])
+        except errors.QuantqError:
+            return
+        for slot in running:
+            if slot.claim is not None and slot.claim.job_id in gone:
+                self._stop_job(slot, "cancelled, or its lease was lost")
+
+    def _heartbeat(self, timers: dict[str, float]) -> None:
+        if time.monotonic() - timers["heartbeat"] < self.options.lease / 3:
+            return
+        timers["heartbeat"] = time.monotonic()
+        running = [s for s in self.slots if s.claim is not None]
+        try:
+            if running:
+                renewed = self.backend.renew([s.claim for s in running if s.claim is not None], self.options.lease)
+                for slot, claim in zip(running, renewed):
+                    if claim is None:
+                        self._stop_job(slot, "its lease could not be renewed")
+                    elif slot.claim is not None:
+                        slot.claim = claim
+            self.backend.heartbeat_worker(
+                self.id, current_jobs=[s.claim.job_id for s in running if s.claim is not None],
+                processed=self.processed, failed=self.failed,
+            )
+        except errors.QuantqError as exc:
+            event(log, "worker.heartbeat_failed", level=logging.WARNING, worker=self.id, error=str(exc))
+
+    def _maintain(self, timers: dict[str, float]) -> None:
+        now = time.monotonic()
+        try:
+            if now - timers["reap"] >= min(self.options.lease / 2, 5.0):
+                timers["reap"] = now
+                reaped = self.backend.reap_expired()
+                if reaped:
+                    event(log, "jobs.reaped", count=reaped, reason="lease expired")
+            if now - timers["prune"] >= PRUNE_EVERY:
+                timers["prune"] = now
+                self.backend.prune()
+                self.backend.reap_workers(max_silence=max(60.0, self.options.lease * 3))
+        except errors.QuantqError as exc:
+            event(log, "worker.maintenance_failed", level=logging.WARNING, error=str(exc))
+
+    def _status_line(self, timers: dict[str, float]) -> None:
+        interval = self.options.status_interval
+        if not interval or time.monotonic() - timers["status"] < interval:
+            return
+        timers["status"] = time.monotonic()
+        try:
+            stats = {s.name: s for s in self.backend.queue_stats()}
+        except errors.QuantqError:
+            return
+        busy_by_queue = collections.Counter(s.claim.job.queue for s in self.slots if s.claim is not None)
+        parts = []
+        for queue in self.options.queues:
+            waiting = stats[queue].counts.get("queued", 0) if queue in stats else 0
+            parts.append(f"{queue}: {busy_by_queue.get(queue, 0)}/{self.options.concurrency} busy, {waiting} waiting")
+        log.info("status %s", " | ".join(parts), extra={"fields": {"event": "worker.status"}})
+
+    # ---- shutdown --------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        self._draining.set()
+        with self._free_cond:
+            self._free_cond.notify_all()
+        if self._claimer is not None:
+            self._claimer.join(timeout=self.options.poll_interval + 2)
+        self._flush_progress(force=True)
+        handed_back = 0
+        leftovers = list(self._inbox)
+        self._inbox.clear()
+        for slot in self.slots:
+            if slot.claim is not None:
+                leftovers.append(slot.claim)
+                slot.clear()
+                slot.kill()
+            else:
+                slot.stop(timeout=1.0) if hasattr(slot, "stop") else slot.kill()
+        for claim in leftovers:
+            try:
+                self.backend.release(claim)
+                handed_back += 1
+            except errors.QuantqError:
+                pass  # its lease will run out and the job will run again
+        try:
+            self.backend.unregister_worker(self.id)
+        except errors.QuantqError:
+            pass
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        event(log, "worker.stopped", worker=self.id, processed=self.processed, failed=self.failed, handed_back=handed_back)
+
+
+def _safe_url(url: str) -> str:
+    from quantq.backends import redact
+
+    return redact(url)
