@@ -92,6 +92,27 @@ def _problem_rows(masks: list[tuple[np.ndarray, str]], n: int) -> list[tuple[int
     return [(row, "; ".join(reasons[row])) for row in sorted(reasons)]
 
 
+def _bars_look_valid(t: np.ndarray, o: Any, h: Any, lo: Any, c: Any, v: Any, daily: bool, prev_ts: int | None) -> bool:
+    # a few whole-array reductions (NaN fails every comparison); the detailed pass runs only on failure
+    if len(t) == 0:
+        return True
+    o, h, lo, c, v = (np.asarray(x, dtype=np.float64) for x in (o, h, lo, c, v))
+    first_ok = t[0] != np.iinfo(np.int64).min and (prev_ts is None or t[0] > prev_ts)
+    with np.errstate(invalid="ignore"):
+        return bool(
+            first_ok
+            and (len(t) < 2 or np.diff(t).min() > 0)
+            and lo.min() > 0
+            and np.isfinite(h).all()
+            and (h >= lo).all()
+            and ((o >= lo) & (o <= h)).all()
+            and ((c >= lo) & (c <= h)).all()
+            and v.min() >= 0
+            and np.isfinite(v).all()
+            and (not daily or not (t % _NS_PER_DAY).any())
+        )
+
+
 def check_bar_rows(
     ts: np.ndarray,
     open_: np.ndarray,
@@ -107,8 +128,10 @@ def check_bar_rows(
 
     ``prev_ts`` is the last accepted time of the block before (streaming imports).
     """
-    t = np.asarray(ts).astype("datetime64[ns]").view(np.int64)
+    t = np.asarray(ts).astype("datetime64[ns]", copy=False).view(np.int64)
     nat = np.iinfo(np.int64).min
+    if _bars_look_valid(t, open_, high, low, close, volume, daily, prev_ts):
+        return []
     masks: list[tuple[np.ndarray, str]] = [(t == nat, "missing timestamp")]
     for name, arr in (("open", open_), ("high", high), ("low", low), ("close", close)):
         a = np.asarray(arr, dtype=np.float64)
