@@ -1,0 +1,257 @@
+"""Run user strategies in the sandbox runner (a separate, clean, confined process tree).
+
+The worker never runs user code in its own process: :class:`Sandbox` starts the runner
+(``runner.py``) with an empty environment and no inherited descriptors, sends it bars
+and source as a ``wire`` message, and gets back a checked result or a typed error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from quantq.finance.strategy import wire
+
+_ROOT = str(Path(__file__).resolve().parents[3])  # the directory that holds the quantq package
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from quantq.finance.strategy.runner import main; main()"
+# The runner's whole environment: no secrets, no broker or database settings, one BLAS thread.
+CLEAN_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/nonexistent",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+}
+REQUIRED_LAYERS = ("process_layout", "limits", "landlock", "seccomp")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SandboxConfig:
+    """Limits and layers of one strategy run."""
+
+    memory_mb: int = 1024  # address space on top of what the runner has mapped
+    cpu_seconds: int = 30  # RLIMIT_CPU: SIGXCPU at this many CPU seconds
+    wall_seconds: float = 60.0  # the runner SIGKILLs the child's process group after this
+    open_files: int = 32  # RLIMIT_NOFILE
+    recursion: int = 2000  # Python recursion limit inside the child
+    namespaces: bool = True  # user, network and IPC namespaces where the host allows them
+    landlock: bool = True  # read-only interpreter and libraries, nothing else; no TCP; no outside signals
+    seccomp: bool = True  # deny sockets, exec, new processes, ptrace, io_uring, keyrings, shm ...
+    python_guards: bool = True  # restricted builtins and guarded import (a courtesy layer)
+    strict: bool = False  # refuse to run unless process layout, limits, Landlock and seccomp are active
+
+    def __post_init__(self) -> None:
+        for name in ("memory_mb", "cpu_seconds", "open_files", "recursion"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"SandboxConfig.{name} must be positive")
+        if not self.wall_seconds > 0:
+            raise ValueError("SandboxConfig.wall_seconds must be positive")
+
+    def request_fields(self) -> dict[str, Any]:
+        return {
+            "limits": {k: getattr(self, k) for k in ("memory_mb", "cpu_seconds", "wall_seconds", "open_files", "recursion")},
+            "layers": {k: getattr(self, k) for k in ("namespaces", "landlock", "seccomp", "python_guards", "strict")},
+        }
+
+
+class SandboxError(Exception):
+    """A strategy run that ended without a result; ``kind`` says how (seed 001's error text is ``str()``)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bars:
+    """All symbols' daily bars, rows sorted by symbol then date (the frame's row order)."""
+
+    symbols: tuple[str, ...]
+    ticker: np.ndarray  # int32 index into symbols
+    date: np.ndarray  # int64 ns since the epoch (session date at midnight)
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "ticker": self.ticker.astype(np.int32, copy=False),
+            "date": self.date.astype(np.int64, copy=False),
+            **{k: np.asarray(getattr(self, k), dtype=np.float64) for k in ("open", "high", "low", "close", "volume")},
+        }
+
+    def __len__(self) -> int:
+        return len(self.ticker)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """A strategy's checked result: ``instances``/``scores`` rows or a ``targets`` array."""
+
+    kind: str  # "instances" | "targets" | "scores"
+    rows: list[dict[str, Any]] | None
+    targets: np.ndarray | None
+    usage: dict[str, Any]
+
+
+class Sandbox:
+    """A handle on one runner process; thread-safe, one run at a time, restarted if it dies."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self._python = python
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [self._python, "-I", "-c", _BOOT, _ROOT],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=CLEAN_ENV,
+                cwd="/",
+                close_fds=True,
+                start_new_session=True,
+            )
+        return self._proc
+
+    def _call(self, header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        with self._lock:
+            proc = self._start()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(wire.encode(header, arrays))
+                proc.stdin.flush()
+                return wire.read_message(proc.stdout)
+            except (OSError, EOFError, wire.WireError) as exc:
+                self._kill()
+                raise SandboxError("unavailable", f"the sandbox runner failed: {exc}") from None
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()
+                try:
+                    self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+                self._proc = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def ping(self) -> dict[str, Any]:
+        """Start the runner if needed; its pid, environment names and open descriptors."""
+        return self._call({"op": "ping"})[0]
+
+    def self_check(self, config: SandboxConfig | None = None) -> dict[str, Any]:
+        """Confine a probe child as a run would be, try forbidden things, report each layer."""
+        header, _ = self._call({"op": "probe", **(config or SandboxConfig()).request_fields()})
+        if not header.get("ok"):
+            raise SandboxError(header["error"]["type"], header["error"]["message"])
+        active, evidence = header["active"], header["evidence"]
+        report = {
+            "process_layout": bool(active["process_layout"]),
+            "limits": bool(active["limits"]),
+            "namespaces": active["namespaces"],
+            "landlock_abi": active["landlock"],
+            "landlock": active["landlock"] > 0 and evidence["read /etc/passwd"].startswith("denied"),
+            "seccomp": bool(active["seccomp"]) and evidence["open socket"].startswith("denied") and evidence["fork"].startswith("denied"),
+            "evidence": evidence,
+        }
+        report["strict_ok"] = all(report[k] for k in REQUIRED_LAYERS)
+        return report
+
+    def run(self, source: str, entry: str, mode: str, bars: Bars, config: SandboxConfig | None = None) -> Outcome:
+        """Run ``entry`` of ``source`` on the frame built from ``bars``; raise :class:`SandboxError` on failure.
+
+        ``mode`` is ``"backtest"`` (instances or targets) or ``"screening"`` (scores).
+        The source should have passed ``validate`` first; the sandbox holds without it.
+        """
+        if mode not in ("backtest", "screening"):
+            raise ValueError(f"unknown mode {mode!r}")
+        config = config or SandboxConfig()
+        req = {"op": "run", "source": source, "entry": entry, "mode": mode, "symbols": list(bars.symbols), **config.request_fields()}
+        header, arrays = self._call(req, bars.arrays())
+        if not header.get("ok"):
+            err = header.get("error", {})
+            raise SandboxError(err.get("type", "unknown"), err.get("message", "the strategy failed"))
+        return Outcome(header["kind"], header.get("rows"), arrays.get("target"), header.get("usage", {}))
+
+
+_default: Sandbox | None = None
+_default_lock = threading.Lock()
+
+
+def default_sandbox() -> Sandbox:
+    """This process's sandbox (one runner per worker process), started on first use."""
+    global _default
+    with _default_lock:
+        if _default is None or _default_pid != os.getpid():
+            _set_default(Sandbox())
+        assert _default is not None
+        return _default
+
+
+_default_pid = -1
+
+
+def _set_default(sb: Sandbox) -> None:
+    global _default, _default_pid
+    _default, _default_pid = sb, os.getpid()
+
+
+def bars_from_frames(frames: dict[str, Any]) -> Bars:
+    """Bars from ``{symbol: frame}`` with ``date``/``ts`` (or a DatetimeIndex) and OHLCV columns."""
+    import pandas as pd
+
+    symbols = tuple(sorted(frames))
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("ticker", "date", "open", "high", "low", "close", "volume")}
+    for i, sym in enumerate(symbols):
+        df = frames[sym]
+        if "date" in df.columns:
+            dates = pd.to_datetime(df["date"])
+        elif "ts" in df.columns:
+            dates = pd.to_datetime(df["ts"])
+        else:
+            dates = pd.to_datetime(df.index)
+        dates = pd.DatetimeIndex(dates)
+        if dates.tz is not None:
+            dates = dates.tz_convert("UTC").tz_localize(None)
+        ns = dates.normalize().as_unit("ns").asi8
+        if len(ns) > 1 and not np.all(np.diff(ns) > 0):
+            raise ValueError(f"{sym}: dates must be strictly increasing")
+        parts["ticker"].append(np.full(len(df), i, dtype=np.int32))
+        parts["date"].append(ns.astype(np.int64))
+        for col in ("open", "high", "low", "close", "volume"):
+            src = col if col in df.columns else col.capitalize()
+            parts[col].append(np.asarray(df[src], dtype=np.float64))
+    joined = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
+    return Bars(symbols, joined["ticker"].astype(np.int32), joined["date"].astype(np.int64), *(joined[k] for k in ("open", "high", "low", "close", "volume")))

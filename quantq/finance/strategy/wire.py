@@ -1,0 +1,90 @@
+"""The sandbox's message format: a JSON header plus raw arrays, length-prefixed. Never pickle.
+
+Frame: ``<Q`` payload length, then ``<I`` header length, the UTF-8 JSON header, and the
+arrays' bytes back to back as the header's ``arrays`` list describes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any, BinaryIO
+
+import numpy as np
+
+# Only plain numeric dtypes cross the boundary (object arrays would need pickle).
+DTYPES = frozenset({"float64", "int64", "int32", "int8", "bool"})
+MAX_MESSAGE_BYTES = 2 * 1024**3
+
+
+class WireError(ValueError):
+    """A message that is malformed, too large or uses a dtype outside ``DTYPES``."""
+
+
+def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> bytes:
+    specs, blobs, offset = [], [], 0
+    for name, arr in (arrays or {}).items():
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.name not in DTYPES:
+            raise WireError(f"array {name!r} has dtype {arr.dtype}; allowed: {sorted(DTYPES)}")
+        specs.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "offset": offset})
+        blobs.append(arr.tobytes())
+        offset += arr.nbytes
+    head = json.dumps({**header, "arrays": specs}, allow_nan=False, separators=(",", ":")).encode()
+    payload_len = 4 + len(head) + offset
+    return b"".join([struct.pack("<QI", payload_len, len(head)), head, *blobs])
+
+
+def decode(payload: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    if len(payload) < 4:
+        raise WireError("message too short")
+    (head_len,) = struct.unpack_from("<I", payload, 0)
+    try:
+        header = json.loads(payload[4 : 4 + head_len])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WireError(f"bad message header: {exc}") from None
+    if not isinstance(header, dict):
+        raise WireError("message header is not an object")
+    base = 4 + head_len
+    arrays = {}
+    for spec in header.pop("arrays", []):
+        if spec.get("dtype") not in DTYPES:
+            raise WireError(f"dtype {spec.get('dtype')!r} is not allowed")
+        dtype = np.dtype(spec["dtype"])
+        count = int(np.prod(spec["shape"])) if spec["shape"] else 1
+        start = base + int(spec["offset"])
+        if start + count * dtype.itemsize > len(payload):
+            raise WireError(f"array {spec['name']!r} runs past the end of the message")
+        arrays[spec["name"]] = np.frombuffer(payload, dtype=dtype, count=count, offset=start).reshape(spec["shape"])
+    return header, arrays
+
+
+def read_exact(stream: BinaryIO, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            raise EOFError("stream closed mid-message")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    head = stream.read(8)
+    if not head:
+        raise EOFError("stream closed")
+    if len(head) < 8:
+        head += read_exact(stream, 8 - len(head))
+    (size,) = struct.unpack("<Q", head)
+    if size > limit:
+        raise WireError(f"message of {size} bytes exceeds the limit of {limit}")
+    return decode(read_exact(stream, size))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
