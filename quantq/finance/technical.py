@@ -243,6 +243,8 @@ def _iso(times: Sequence[Any] | np.ndarray | None, i: int) -> str | None:
         return None
     t = times[i]
     if isinstance(t, np.datetime64):
+        if np.datetime_data(t.dtype)[0] == "D":  # daily bars carry their session date
+            return str(t)
         return str(np.datetime_as_string(t, unit="s")) + "Z"
     return t.isoformat() if hasattr(t, "isoformat") else str(t)
 

@@ -269,7 +269,10 @@ def beta(r: Any, benchmark: Any) -> float | np.ndarray:
 
 
 def correlation(r: Any, benchmark: Any) -> float | np.ndarray:
-    """Pearson correlation ``cov(r, b) / (std(r) std(b))``; a constant series gives NaN."""
+    """Pearson correlation ``cov(r, b) / (std(r) std(b))``, clipped to [-1, 1] against rounding.
+
+    Fewer than 2 observations or a constant series (zero denominator) give NaN.
+    """
     a, b, was_1d = _paired(r, benchmark)
     if a.shape[0] < 2:
         return finish(np.full(a.shape[1], np.nan), was_1d)
@@ -277,6 +280,7 @@ def correlation(r: Any, benchmark: Any) -> float | np.ndarray:
     db = b - b.mean(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.sum(da * db, axis=0) / np.sqrt(np.sum(da * da, axis=0) * np.sum(db * db, axis=0))
+    out = np.clip(out, -1.0, 1.0)  # rounding can step just past ±1
     out = np.where(all_equal(a) | all_equal(b), np.nan, out)
     return finish(out, was_1d)
 
