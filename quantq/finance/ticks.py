@@ -194,7 +194,7 @@ def to_utc_ns(values: Any) -> np.ndarray:
         parsed = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601", utc=True)
     except (ValueError, TypeError) as exc:
         raise InvalidTicks(f"unparseable time: {exc}") from None
-    return np.asarray(parsed.astype("datetime64[ns, UTC]").astype("int64"), dtype=np.int64)
+    return np.asarray(pd.DatetimeIndex(parsed).as_unit("ns").asi8, dtype=np.int64)
 
 
 def _venue_codes(venue: Any, n: int) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -289,15 +289,19 @@ class SessionTable:
         """XNYS sessions (holidays, 13:00 early closes) from ``exchange_calendars``, dates inclusive."""
         import exchange_calendars
 
-        cal = exchange_calendars.get_calendar("XNYS", start=first.isoformat(), end=last.isoformat())
-        sched = cal.schedule
+        if last < first:
+            raise ValueError(f"empty date range {first} .. {last}")
+        # exchange_calendars wants start < end: ask one day more and drop it
+        end = (last + _dt.timedelta(days=1)).isoformat()
+        sched = exchange_calendars.get_calendar("XNYS", start=first.isoformat(), end=end).schedule
+        sched = sched[sched.index <= pd.Timestamp(last.isoformat())]
         tz = "America/New_York"
         start = pd.Timestamp(first.isoformat(), tz=tz).tz_convert("UTC").value
         end = pd.Timestamp((last + _dt.timedelta(days=1)).isoformat(), tz=tz).tz_convert("UTC").value
         return cls(
             dates=tuple(d.date().isoformat() for d in sched.index),
-            opens_ns=np.asarray(sched["open"].astype("int64"), dtype=np.int64),
-            closes_ns=np.asarray(sched["close"].astype("int64"), dtype=np.int64),
+            opens_ns=np.asarray(pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8, dtype=np.int64),
+            closes_ns=np.asarray(pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8, dtype=np.int64),
             start_ns=int(start),
             end_ns=int(end),
         )
