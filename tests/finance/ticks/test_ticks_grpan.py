@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import analyze, top, window
+from .helpers import SCENARIO, analyze, top, window
 
 # A Friday in EST (UTC-05:00); the session is 09:30-16:00.
 DAY = "2024-03-08T{}-05:00"
@@ -146,31 +146,6 @@ def test_grpan_top_prices_limited_to_top_n() -> None:
     r = analyze(rows, top_n=2)
     # all weights 1.0 (lit); ties by last print: 10.00 first; the 200-lot is still weight 1.0 on a lit venue
     assert top(r, "latest") == [(10.00, 1.0), (10.01, 1.0)]
-
-
-# Every window at once.  t_last = Fri 2024-03-08 15:00 EST.
-#   P1 Tue 03-05 11:00  49.00 x100  (outside 3d, inside RWVAP 5d)
-#   P2 Wed 03-06 10:00  50.00 x500
-#   P3 Thu 03-07 12:00  50.00 x100
-#   P4 Fri 09:45  51.00 x100        1d
-#   P5 Fri 10:30  51.00 x100        1d
-#   P6 Fri 12:30  52.00 x100        3h = [12:00, 15:00]
-#   P7 Fri 14:10  53.00 x100        1h = [14:00, 15:00]
-#   P8 Fri 14:40  54.00 x100        30m = [14:30, 15:00]
-#   P9 Fri 14:50  55.00 x100        10m = [14:50, 15:00], exactly at its start: in
-#   P10 Fri 15:00 55.50 x10         odd lot, last print
-SCENARIO = [
-    ("2024-03-05T11:00:00-05:00", 49.00, 100, "NSDQ"),
-    ("2024-03-06T10:00:00-05:00", 50.00, 500, "NSDQ"),
-    ("2024-03-07T12:00:00-05:00", 50.00, 100, "NSDQ"),
-    (DAY.format("09:45:00"), 51.00, 100, "NSDQ"),
-    (DAY.format("10:30:00"), 51.00, 100, "NSDQ"),
-    (DAY.format("12:30:00"), 52.00, 100, "ARCA"),
-    (DAY.format("14:10:00"), 53.00, 100, "ARCA"),
-    (DAY.format("14:40:00"), 54.00, 100, "ARCA"),
-    (DAY.format("14:50:00"), 55.00, 100, "ARCA"),
-    (DAY.format("15:00:00"), 55.50, 10, "ARCA"),
-]
 
 
 def test_grpan_every_window_and_deviation_vs_prev_window() -> None:
