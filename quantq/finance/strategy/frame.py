@@ -13,6 +13,18 @@ BAR_ARRAYS = ("ticker", "date", "open", "high", "low", "close", "volume")
 VOLUME_WINDOW = 20
 
 
+def _previous_mean(values: np.ndarray, first: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the ``window`` values before each row, within its ticker (NaN until enough exist)."""
+    n = len(values)
+    csum = np.concatenate(([0.0], np.cumsum(values, dtype=np.float64)))
+    idx = np.arange(n)
+    start_of_group = np.maximum.accumulate(np.where(first, idx, 0)) if n else idx
+    out = np.full(n, np.nan)
+    ok = idx - window >= start_of_group
+    out[ok] = (csum[idx[ok]] - csum[idx[ok] - window]) / window
+    return out
+
+
 def build_frame(arrays: dict[str, np.ndarray], symbols: Sequence[str]) -> pd.DataFrame:
     """One frame of all symbols: rows sorted by ticker then date, columns as ``contract.FRAME_COLUMNS``.
 
@@ -46,11 +58,7 @@ def build_frame(arrays: dict[str, np.ndarray], symbols: Sequence[str]) -> pd.Dat
     df["gap_pct"] = (open_ / prev_close - 1.0) * 100.0
     df["change_pct"] = df["returns"] * 100.0
     df["range_pct"] = (arrays["high"] - arrays["low"]) / prev_close * 100.0
-    vol_avg = df.groupby("ticker", sort=False)["volume"].transform(
-        lambda v: v.rolling(VOLUME_WINDOW, min_periods=VOLUME_WINDOW).mean().shift(1)
-    )
-    df["volume_avg_20"] = vol_avg.to_numpy(dtype=np.float64)
-    avg = df["volume_avg_20"].to_numpy()
+    df["volume_avg_20"] = avg = _previous_mean(arrays["volume"], first, VOLUME_WINDOW)
     with np.errstate(divide="ignore", invalid="ignore"):
         df["volume_ratio"] = np.where(avg > 0, df["volume"].to_numpy() / avg, np.nan)
     df["dollar_volume"] = close * arrays["volume"]

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from quantq.finance.backtest.panel import Panel
 from quantq.finance.strategy import wire
 
 _ROOT = str(Path(__file__).resolve().parents[3])  # the directory that holds the quantq package
@@ -69,30 +70,6 @@ class SandboxError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind
         super().__init__(message)
-
-
-@dataclasses.dataclass(frozen=True)
-class Bars:
-    """All symbols' daily bars, rows sorted by symbol then date (the frame's row order)."""
-
-    symbols: tuple[str, ...]
-    ticker: np.ndarray  # int32 index into symbols
-    date: np.ndarray  # int64 ns since the epoch (session date at midnight)
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "ticker": self.ticker.astype(np.int32, copy=False),
-            "date": self.date.astype(np.int64, copy=False),
-            **{k: np.asarray(getattr(self, k), dtype=np.float64) for k in ("open", "high", "low", "close", "volume")},
-        }
-
-    def __len__(self) -> int:
-        return len(self.ticker)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +166,7 @@ class Sandbox:
         report["strict_ok"] = all(report[k] for k in REQUIRED_LAYERS)
         return report
 
-    def run(self, source: str, entry: str, mode: str, bars: Bars, config: SandboxConfig | None = None) -> Outcome:
+    def run(self, source: str, entry: str, mode: str, bars: Panel, config: SandboxConfig | None = None) -> Outcome:
         """Run ``entry`` of ``source`` on the frame built from ``bars``; raise :class:`SandboxError` on failure.
 
         ``mode`` is ``"backtest"`` (instances or targets) or ``"screening"`` (scores).
@@ -228,30 +205,17 @@ def _set_default(sb: Sandbox) -> None:
     _default, _default_pid = sb, os.getpid()
 
 
-def bars_from_frames(frames: dict[str, Any]) -> Bars:
-    """Bars from ``{symbol: frame}`` with ``date``/``ts`` (or a DatetimeIndex) and OHLCV columns."""
+def panel_from_frames(frames: dict[str, Any]) -> Panel:
+    """A panel from ``{symbol: frame}`` with ``date``/``ts`` (or a DatetimeIndex) and OHLCV columns
+    (lower- or capitalised names); times are taken as UTC session dates."""
     import pandas as pd
 
-    symbols = tuple(sorted(frames))
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("ticker", "date", "open", "high", "low", "close", "volume")}
-    for i, sym in enumerate(symbols):
-        df = frames[sym]
-        if "date" in df.columns:
-            dates = pd.to_datetime(df["date"])
-        elif "ts" in df.columns:
-            dates = pd.to_datetime(df["ts"])
-        else:
-            dates = pd.to_datetime(df.index)
-        dates = pd.DatetimeIndex(dates)
+    per_symbol = {}
+    for sym, df in frames.items():
+        raw = df["date"] if "date" in df.columns else df["ts"] if "ts" in df.columns else df.index
+        dates = pd.DatetimeIndex(pd.to_datetime(raw))
         if dates.tz is not None:
             dates = dates.tz_convert("UTC").tz_localize(None)
-        ns = dates.normalize().as_unit("ns").asi8
-        if len(ns) > 1 and not np.all(np.diff(ns) > 0):
-            raise ValueError(f"{sym}: dates must be strictly increasing")
-        parts["ticker"].append(np.full(len(df), i, dtype=np.int32))
-        parts["date"].append(ns.astype(np.int64))
-        for col in ("open", "high", "low", "close", "volume"):
-            src = col if col in df.columns else col.capitalize()
-            parts[col].append(np.asarray(df[src], dtype=np.float64))
-    joined = {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
-    return Bars(symbols, joined["ticker"].astype(np.int32), joined["date"].astype(np.int64), *(joined[k] for k in ("open", "high", "low", "close", "volume")))
+        cols = {k: np.asarray(df[k if k in df.columns else k.capitalize()], dtype=np.float64) for k in ("open", "high", "low", "close", "volume")}
+        per_symbol[sym] = {"date": dates.normalize().as_unit("ns").asi8, **cols}
+    return Panel.from_columns(per_symbol)
