@@ -92,7 +92,9 @@ def _problem_rows(masks: list[tuple[np.ndarray, str]], n: int) -> list[tuple[int
     return [(row, "; ".join(reasons[row])) for row in sorted(reasons)]
 
 
-def _bars_look_valid(t: np.ndarray, o: Any, h: Any, lo: Any, c: Any, v: Any, daily: bool, prev_ts: int | None) -> bool:
+def _bars_look_valid(
+    t: np.ndarray, o: Any, h: Any, lo: Any, c: Any, v: Any, daily: bool, prev_ts: int | None, order: bool = True
+) -> bool:
     # a few whole-array reductions (NaN fails every comparison); the detailed pass runs only on failure
     if len(t) == 0:
         return True
@@ -101,7 +103,7 @@ def _bars_look_valid(t: np.ndarray, o: Any, h: Any, lo: Any, c: Any, v: Any, dai
     with np.errstate(invalid="ignore"):
         return bool(
             first_ok
-            and (len(t) < 2 or np.diff(t).min() > 0)
+            and (not order or len(t) < 2 or np.diff(t).min() > 0)
             and lo.min() > 0
             and np.isfinite(h).all()
             and (h >= lo).all()
@@ -123,14 +125,16 @@ def check_bar_rows(
     *,
     daily: bool = False,
     prev_ts: int | None = None,
+    order: bool = True,
 ) -> list[tuple[int, str]]:
     """Every invalid row of a bar block as ``(row, reason)``, vectorised; ``ts`` in int64 ns (NaT allowed).
 
-    ``prev_ts`` is the last accepted time of the block before (streaming imports).
+    ``prev_ts`` is the last accepted time of the block before (streaming imports); ``order=False``
+    leaves out the duplicate/unsorted checks (an importer that orders against accepted rows only).
     """
     t = np.asarray(ts).astype("datetime64[ns]", copy=False).view(np.int64)
     nat = np.iinfo(np.int64).min
-    if _bars_look_valid(t, open_, high, low, close, volume, daily, prev_ts):
+    if _bars_look_valid(t, open_, high, low, close, volume, daily, prev_ts if order else None, order):
         return []
     masks: list[tuple[np.ndarray, str]] = [(t == nat, "missing timestamp")]
     for name, arr in (("open", open_), ("high", high), ("low", low), ("close", close)):
@@ -149,6 +153,8 @@ def check_bar_rows(
             masks.append((((a > h) | (a < lo)) & (h >= lo), f"{name} outside low..high"))
     if daily:
         masks.append(((t != nat) & (t % _NS_PER_DAY != 0), "daily bar ts must be its session date at 00:00 UTC"))
+    if not order:
+        return _problem_rows(masks, len(t))
     prev = np.empty_like(t)
     if len(t):
         prev[0] = nat if prev_ts is None else prev_ts
@@ -160,7 +166,7 @@ def check_bar_rows(
 
 
 def check_tick_rows(
-    ts: np.ndarray, price: np.ndarray, size: np.ndarray, *, prev_ts: int | None = None
+    ts: np.ndarray, price: np.ndarray, size: np.ndarray, *, prev_ts: int | None = None, order: bool = True
 ) -> list[tuple[int, str]]:
     """Every invalid row of a tick block as ``(row, reason)``; equal times are allowed, decreasing are not."""
     t = np.asarray(ts).astype("datetime64[ns]").view(np.int64)
@@ -171,6 +177,8 @@ def check_tick_rows(
         masks.append((~np.isfinite(a), f"missing or non-finite {name}"))
         with np.errstate(invalid="ignore"):
             masks.append((a <= 0, f"non-positive {name}"))
+    if not order:
+        return _problem_rows(masks, len(t))
     prev = np.empty_like(t)
     if len(t):
         prev[0] = nat if prev_ts is None else prev_ts

@@ -115,21 +115,29 @@ class Batch:
 
     def __init__(self, store: MarketStore) -> None:
         self.store = store
-        self._staged: list[tuple[str, str]] = []  # (temp, final)
+        self._staged: dict[str, str] = {}  # final -> temp
+
+    def _temp_for(self, final: str) -> str:
+        files = self.store.files
+        old = self._staged.pop(final, None)
+        if old is not None:
+            files.remove(old)
+        files.makedirs(final.rpartition("/")[0])
+        tmp = files.temp_name(final)
+        self._staged[final] = tmp
+        return tmp
+
+    def current(self, final: str) -> str | None:
+        """Where ``final``'s content is as this batch sees it: its staged copy, the stored file, or None."""
+        if final in self._staged:
+            return self._staged[final]
+        return final if self.store.files.exists(final) else None
 
     def stage_table(self, final: str, table: pa.Table) -> None:
-        files = self.store.files
-        files.makedirs(final.rpartition("/")[0])
-        tmp = files.temp_name(final)
-        self._staged.append((tmp, final))
-        files.write_table(tmp, table)
+        self.store.files.write_table(self._temp_for(final), table)
 
     def stage_bytes(self, final: str, data: bytes) -> None:
-        files = self.store.files
-        files.makedirs(final.rpartition("/")[0])
-        tmp = files.temp_name(final)
-        self._staged.append((tmp, final))
-        files.write_bytes(tmp, data)
+        self.store.files.write_bytes(self._temp_for(final), data)
 
     def write_bars(self, symbol: str, bars: Bars, bar_size: str = "1d", *, mode: Literal["merge", "replace"] = "merge") -> int:
         """Stage ``bars`` for ``symbol``; ``merge`` keeps stored bars at other times (new rows win)."""
@@ -139,8 +147,9 @@ class Batch:
             bars = Bars(bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, daily=daily)
         table = bars.to_arrow()
         path = self.store._bars_path(sym, size)
-        if mode == "merge" and self.store.files.exists(path):
-            old = self.store.files.read_table(path).cast(BAR_SCHEMA)
+        source = self.current(path)
+        if mode == "merge" and source is not None:
+            old = self.store.files.read_table(source).cast(BAR_SCHEMA)
             old_t = old.column("ts").cast(pa.int64()).to_numpy()
             keep = ~np.isin(old_t, bars.ts.view(np.int64))
             merged = pa.concat_tables([old.filter(pa.array(keep)), table])
@@ -166,8 +175,10 @@ class Batch:
             day = str(np.datetime64(int(days[a]), "D"))
             path = self.store._tick_path(sym, day)
             part = table.slice(int(a), int(b - a))
-            if mode == "append" and self.store.files.exists(path):
-                old = self.store.files.read_table(path).cast(TICK_SCHEMA)
+            # replace_days replaces what was stored before this batch; within a batch it appends
+            source = self.current(path) if (mode == "append" or path in self._staged) else None
+            if source is not None:
+                old = self.store.files.read_table(source).cast(TICK_SCHEMA)
                 part = pa.concat_tables([old, part])
                 order = np.argsort(part.column("ts").cast(pa.int64()).to_numpy(), kind="stable")
                 part = part.take(pa.array(order))
@@ -180,13 +191,14 @@ class Batch:
         self.stage_bytes(self.store._meta_path(meta.symbol), json.dumps(meta.model_dump(), indent=1).encode())
 
     def commit(self) -> None:
+        # only renames are left: the failure window is a crash between two renames of one batch
         files = self.store.files
-        for tmp, final in self._staged:
+        for final, tmp in self._staged.items():
             files.replace(tmp, final)
         self._staged.clear()
 
     def abort(self) -> None:
-        for tmp, _ in self._staged:
+        for tmp in self._staged.values():
             self.store.files.remove(tmp)
         self._staged.clear()
 
