@@ -20,7 +20,8 @@ def as_2d(x: Any, name: str) -> tuple[np.ndarray, bool]:
     if a.ndim == 1:
         return a[:, None], True
     if a.ndim == 2:
-        return a, False
+        # column-major, so each column is contiguous and reduces exactly like the 1-D call on it
+        return np.asfortranarray(a), False
     raise ValueError(f"{name} must be 1-D (T,) or 2-D (T, K), got shape {a.shape}")
 
 

@@ -239,6 +239,11 @@ def cvar_parametric(r: Any, confidence: float = 0.95) -> float | np.ndarray:
     return finish(np.mean(a, axis=0) - np.std(a, axis=0, ddof=1) * _NORMAL.pdf(z) / (1.0 - c), was_1d)
 
 
+def _f(a: np.ndarray) -> np.ndarray:
+    # column-major so each column sums exactly as the 1-D call would
+    return np.asfortranarray(a)
+
+
 def _paired(r: Any, benchmark: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     a, was_1d = as_2d(r, "returns")
     b, b_1d = as_2d(benchmark, "benchmark")
@@ -246,7 +251,7 @@ def _paired(r: Any, benchmark: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         raise ValueError(f"returns have {a.shape[0]} rows but the benchmark has {b.shape[0]}")
     if not b_1d and b.shape[1] != a.shape[1]:
         raise ValueError(f"a 2-D benchmark must have one column per return column ({a.shape[1]}), got {b.shape[1]}")
-    return a, np.broadcast_to(b, a.shape), was_1d
+    return a, np.asfortranarray(np.broadcast_to(b, a.shape)), was_1d
 
 
 def beta(r: Any, benchmark: Any) -> float | np.ndarray:
@@ -260,8 +265,8 @@ def beta(r: Any, benchmark: Any) -> float | np.ndarray:
         return finish(np.full(a.shape[1], np.nan), was_1d)
     da = a - a.mean(axis=0)
     db = b - b.mean(axis=0)
-    cov = np.sum(da * db, axis=0) / (a.shape[0] - 1)
-    var = np.sum(db * db, axis=0) / (a.shape[0] - 1)
+    cov = np.sum(_f(da * db), axis=0) / (a.shape[0] - 1)
+    var = np.sum(_f(db * db), axis=0) / (a.shape[0] - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = cov / var
     out = np.where(all_equal(b), np.nan, out)
@@ -279,7 +284,7 @@ def correlation(r: Any, benchmark: Any) -> float | np.ndarray:
     da = a - a.mean(axis=0)
     db = b - b.mean(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.sum(da * db, axis=0) / np.sqrt(np.sum(da * da, axis=0) * np.sum(db * db, axis=0))
+        out = np.sum(_f(da * db), axis=0) / np.sqrt(np.sum(_f(da * da), axis=0) * np.sum(_f(db * db), axis=0))
     out = np.clip(out, -1.0, 1.0)  # rounding can step just past ±1
     out = np.where(all_equal(a) | all_equal(b), np.nan, out)
     return finish(out, was_1d)
