@@ -20,6 +20,15 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den != 0 and math.isfinite(den) and math.isfinite(num) else math.nan
 
 
+def _pow(base: float, exp: float) -> float:
+    """``base ** exp``, NaN instead of an overflow or a complex result (never inf)."""
+    try:
+        out = base**exp
+    except (OverflowError, ZeroDivisionError):
+        return math.nan
+    return out if isinstance(out, float) and math.isfinite(out) else math.nan
+
+
 def _drawdown(equity: np.ndarray) -> tuple[float, int]:
     """Max drawdown (≤ 0) and the longest run of consecutive bars below a previous peak."""
     peak = np.maximum.accumulate(equity)
@@ -51,11 +60,11 @@ def performance_report(
     downside = float(np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2))) if nobs >= 2 else math.nan
     growth = equity[-1] / equity[0] if len(equity) else math.nan
     g = float(np.exp(np.mean(np.log1p(r)))) - 1.0 if nobs >= 1 and np.all(r > -1) else math.nan
-    annual_return = (1.0 + g) ** n_per_year - 1.0 if math.isfinite(g) else math.nan
+    annual_return = _pow(1.0 + g, n_per_year) - 1.0 if math.isfinite(g) else math.nan
     # backtesting.py's annualised volatility of compounded returns, for the geometric Sharpe
     var = float(np.var(r, ddof=1)) if nobs >= 2 else math.nan
     geo_vol = (
-        math.sqrt(max((var + (1 + g) ** 2) ** n_per_year - (1 + g) ** (2 * n_per_year), 0.0))
+        math.sqrt(max(_pow(var + (1 + g) ** 2, n_per_year) - _pow(1 + g, 2 * n_per_year), 0.0))
         if math.isfinite(var) and math.isfinite(g)
         else math.nan
     )
@@ -66,7 +75,7 @@ def performance_report(
     return {
         "total_return": growth - 1.0,
         "annual_return": annual_return,
-        "cagr": growth ** (365.25 / days) - 1.0 if days and days > 0 else math.nan,
+        "cagr": _pow(float(growth), 365.25 / days) - 1.0 if days and days > 0 and growth > 0 else math.nan,
         "volatility": std * math.sqrt(n_per_year),
         "sharpe_ratio": _ratio(mean, std) * math.sqrt(n_per_year),
         "sortino_ratio": _ratio(mean * n_per_year, downside * math.sqrt(n_per_year)),
