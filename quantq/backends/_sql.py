@@ -1,22 +1,50 @@
-"""What the SQL backends share: named queries kept in ``.sql`` files, and row decoding."""
+"""The SQL core shared by the SQLite, PostgreSQL and MySQL/MariaDB backends.
+
+Every backend operation is written once here, in terms of named queries kept in
+``sql/<dialect>/queries.sql`` and a handful of primitives each dialect supplies
+(one transaction, one statement, how a list or a time is passed).  What differs
+between dialects stays in the ``.sql`` files and a few small overrides:
+
+* SQLite passes the host clock as ``:now`` (its clock *is* the database's);
+  PostgreSQL and MySQL call ``now()`` / ``UTC_TIMESTAMP(6)`` inside the SQL, so every
+  time that decides something is the database server's.
+* PostgreSQL and SQLite return rows from ``UPDATE ... RETURNING``; MySQL has no such
+  clause, so its overrides update and then select inside the same transaction.
+"""
 
 from __future__ import annotations
 
+import abc
 import json
 import re
+import secrets
+from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
-from quantq import jobs
+from quantq import envelope, errors, jobs
+from quantq.backends import base
+
+T = TypeVar("T")
+Row = Mapping[str, Any]
 
 _NAME_RE = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+_TEMPLATE_RE = re.compile(r"\{(\w+)\}")
+_IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+MALFORMED = "EnvelopeError"  #: error type of a job whose stored row cannot be decoded
 
 
-@cache
-def load_queries(dialect: str) -> dict[str, str]:
-    """Parse ``sql/<dialect>/queries.sql`` into {name: statement}."""
-    text = resources.files("quantq.backends").joinpath("sql", dialect, "queries.sql").read_text()
+def sql_text(dialect: str, *parts: str) -> str:
+    return resources.files("quantq.backends").joinpath("sql", dialect, *parts).read_text()
+
+
+def render(text: str, names: Mapping[str, str]) -> str:
+    """Fill ``{jobs}``-style table placeholders; other braces are left alone."""
+    return _TEMPLATE_RE.sub(lambda m: names.get(m.group(1), m.group(0)), text)
+
+
+def parse_named(text: str) -> dict[str, str]:
     parts = _NAME_RE.split(text)
     queries = {}
     for name, body in zip(parts[1::2], parts[2::2]):
@@ -25,72 +53,483 @@ def load_queries(dialect: str) -> dict[str, str]:
     return queries
 
 
+@cache
+def load_queries(dialect: str, names: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """Parse ``sql/<dialect>/queries.sql`` into {name: statement}, table names filled in."""
+    return parse_named(render(sql_text(dialect, "queries.sql"), dict(names)))
+
+
 def load_schema(dialect: str) -> str:
-    return resources.files("quantq.backends").joinpath("sql", dialect, "schema.sql").read_text()
+    return sql_text(dialect, "schema.sql")
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a DDL script on ``;`` at line ends (our scripts keep no ``;`` inside literals)."""
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*$", body, flags=re.MULTILINE) if s.strip()]
+
+
+def check_identifier(value: str, what: str) -> str:
+    if not _IDENT_RE.match(value):
+        raise errors.ConfigError(f"{what} must be 1-40 lowercase letters, digits or _ (not starting with a digit), got {value!r}")
+    return value
+
+
+# ---- rows <-> jobs ---------------------------------------------------------------------------
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def job_params(job: jobs.Job) -> dict[str, Any]:
-    """Insert parameters for a new job (times as epoch seconds, JSON as text)."""
+    """Insert parameters for a new job (times as aware datetimes, JSON as text)."""
     return {
         "id": job.id,
         "task": job.task,
         "queue": job.queue,
-        "args": json.dumps(job.args, separators=(",", ":")),
+        "args": dumps(job.args),
         "priority": job.priority,
-        "status": job.status.value,
+        "status": "scheduled" if job.run_at is not None else "queued",
         "max_attempts": job.max_attempts,
         "timeout": job.timeout,
-        "run_at": jobs.to_timestamp(job.run_at),
-        "created_at": jobs.to_timestamp(job.created_at),
+        "run_at": job.run_at,
+        "created_at": job.created_at,
         "result_ttl": job.result_ttl,
         "failure_ttl": job.failure_ttl,
-        "meta": json.dumps(job.meta, separators=(",", ":")),
+        "meta": dumps(job.meta),
         "parent_id": job.parent_id,
-        "depends_on": json.dumps(list(job.depends_on)),
+        "depends_on": dumps(list(job.depends_on)),
     }
 
 
-def _json(value: Any) -> Any:
+def to_time(value: Any) -> datetime | None:
+    """Epoch seconds (SQLite), aware (PostgreSQL) or naive-UTC (MySQL) datetimes -> aware UTC."""
     if value is None:
         return None
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode()
-    return json.loads(value) if isinstance(value, str) else value
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return jobs.from_timestamp(float(value))
 
 
-def job_from_row(row: Mapping[str, Any]) -> jobs.Job:
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else value
+
+
+def _json_field(row: Row, name: str, kind: type | None, strict: bool, default: Any) -> Any:
+    raw = _text(row[name])
+    if raw is None:
+        if kind is None:
+            return None
+        if strict:
+            raise errors.EnvelopeError(name, "is NULL")
+        return default
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        if strict:
+            raise errors.EnvelopeError(name, f"is not valid JSON ({exc}): {str(raw)[:80]!r}") from None
+        return {"_unparsed": str(raw)} if kind is dict else default
+    if kind is not None and not isinstance(value, kind):
+        if strict:
+            raise errors.EnvelopeError(name, f"must be a JSON {'object' if kind is dict else 'array'}, got {type(value).__name__}")
+        return default
+    return value
+
+
+def job_from_row(row: Row, *, strict: bool = False) -> jobs.Job:
+    """Decode a stored row.  ``strict`` (the claim path) raises ``EnvelopeError`` for a row a
+    foreign producer wrote badly; otherwise bad JSON is shown as ``{"_unparsed": text}``."""
+    if strict:
+        envelope.check_task_name(row["task"])
+        envelope.check_priority(row["priority"])
+        if not isinstance(row["max_attempts"], int) or row["max_attempts"] < 1:
+            raise errors.EnvelopeError("max_attempts", f"must be an integer >= 1, got {row['max_attempts']!r}")
+        if row["timeout"] is not None and not row["timeout"] > 0:
+            raise errors.EnvelopeError("timeout", f"must be > 0 seconds or NULL, got {row['timeout']!r}")
+    error = _json_field(row, "error", None, False, None)
     return jobs.Job(
         id=row["id"],
         task=row["task"],
         queue=row["queue"],
-        args=_json(row["args"]) or {},
-        priority=row["priority"],
+        args=_json_field(row, "args", dict, strict, {}),
+        priority=int(row["priority"]),
         status=jobs.JobStatus(row["status"]),
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        timeout=row["timeout"],
-        run_at=jobs.from_timestamp(row["run_at"]),
-        created_at=jobs.from_timestamp(row["created_at"]),
-        started_at=jobs.from_timestamp(row["started_at"]),
-        finished_at=jobs.from_timestamp(row["finished_at"]),
-        updated_at=jobs.from_timestamp(row["updated_at"]),
+        attempts=int(row["attempts"]),
+        max_attempts=int(row["max_attempts"]),
+        timeout=None if row["timeout"] is None else float(row["timeout"]),
+        run_at=to_time(row["run_at"]),
+        created_at=to_time(row["created_at"]),
+        started_at=to_time(row["started_at"]),
+        finished_at=to_time(row["finished_at"]),
+        updated_at=to_time(row["updated_at"]),
         worker_id=row["worker_id"],
         hostname=row["hostname"],
-        progress=row["progress"] or 0.0,
+        progress=float(row["progress"] or 0.0),
         status_message=row["status_message"],
-        result=_json(row["result"]),
-        error=jobs.JobError.from_dict(_json(row["error"])),
+        result=_json_field(row, "result", None, False, None),
+        error=jobs.JobError.from_dict(error) if isinstance(error, dict) else None,
         result_ttl=row["result_ttl"],
         failure_ttl=row["failure_ttl"],
-        meta=_json(row["meta"]) or {},
+        meta=_json_field(row, "meta", dict, strict, {}),
         parent_id=row["parent_id"],
-        depends_on=tuple(_json(row["depends_on"]) or ()),
+        depends_on=tuple(_json_field(row, "depends_on", list, strict, [])),
     )
 
 
 def error_json(error: jobs.JobError) -> str:
-    return json.dumps(error.to_dict(), separators=(",", ":"))
+    return dumps(error.to_dict())
 
 
 def result_json(result: Any) -> str:
-    return json.dumps(result, separators=(",", ":"), allow_nan=False)
+    return dumps(result)
+
+
+def worker_from_row(r: Row) -> base.WorkerInfo:
+    return base.WorkerInfo(
+        id=r["id"], hostname=r["hostname"], pid=r["pid"], queues=tuple(json.loads(_text(r["queues"]))),
+        concurrency=r["concurrency"], started_at=to_time(r["started_at"]), heartbeat_at=to_time(r["heartbeat_at"]),
+        current_jobs=tuple(json.loads(_text(r["current_jobs"]))), processed=r["processed"], failed=r["failed"],
+        meta=json.loads(_text(r["meta"])),
+    )
+
+
+# ---- the shared backend ----------------------------------------------------------------------
+
+
+class SQLBackend(base.Backend):
+    """All of the backend contract over named queries.  A dialect supplies ``_tx``, ``_run``,
+    ``_params`` and ``_array``, and overrides the few operations its SQL cannot express."""
+
+    Q: dict[str, str]
+
+    # ---- primitives a dialect supplies -----------------------------------------------------
+
+    @abc.abstractmethod
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True) -> T:
+        """Run ``fn(cursor)`` in one transaction (retried on a lost connection)."""
+
+    @abc.abstractmethod
+    def _run(self, cur: Any, name: str, params: Mapping[str, Any]) -> tuple[list[Row], int]:
+        """Execute one named query: (rows it returned, rows it changed)."""
+
+    def _params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Final touches to parameters (SQLite adds ``now``)."""
+        return params
+
+    def _array(self, values: Iterable[str]) -> Any:
+        """A list of strings as one parameter."""
+        return list(values)
+
+    def _time(self, value: datetime | None) -> Any:
+        return value
+
+    def _notify(self, cur: Any) -> None:
+        """Inside a write that made work available (PostgreSQL: NOTIFY)."""
+
+    def _woke(self) -> None:
+        """After such a write committed (SQLite, MySQL: wake local waiters)."""
+
+    def _rows(self, cur: Any, name: str, params: Mapping[str, Any]) -> list[Row]:
+        return self._run(cur, name, self._params(dict(params)))[0]
+
+    def _count(self, cur: Any, name: str, params: Mapping[str, Any]) -> int:
+        return self._run(cur, name, self._params(dict(params)))[1]
+
+    def _read(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return self._tx(lambda cur: self._rows(cur, name, params or {}), write=False)
+
+    def _update_returning(self, cur: Any, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """An UPDATE ... RETURNING * on one job (MySQL overrides: update, then select)."""
+        return self._rows(cur, name, params)
+
+    def _claim_rows(self, cur: Any, params: dict[str, Any]) -> list[Row]:
+        return self._rows(cur, "claim", params)
+
+    def _insert_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        for params in rows:
+            self._count(cur, "insert_job", params)
+
+    # ---- producers -------------------------------------------------------------------------
+
+    def enqueue(self, new_jobs: Sequence[jobs.Job]) -> list[jobs.Job]:
+        if not new_jobs:
+            return []
+        rows = []
+        for job in new_jobs:
+            params = job_params(job)
+            params["run_at"] = self._time(job.run_at)
+            params["created_at"] = self._time(job.created_at)
+            rows.append(self._params(params))
+        ids = list(dict.fromkeys(p["id"] for p in rows))
+        delayed = any(p["run_at"] is not None for p in rows)
+
+        def insert(cur: Any) -> list[jobs.Job]:
+            self._insert_jobs(cur, rows)
+            if delayed:  # a run_at already past (by the database's clock) is due now
+                self._count(cur, "queue_due_ids", {"ids": self._array(ids)})
+            self._notify(cur)
+            found = {r["id"]: job_from_row(r) for r in self._rows(cur, "get_jobs", {"ids": self._array(ids)})}
+            return [found[p["id"]] for p in rows]
+
+        stored = self._tx(insert)
+        self._woke()
+        return stored
+
+    def get(self, job_id: str) -> jobs.Job | None:
+        rows = self._read("get_job", {"id": job_id})
+        return job_from_row(rows[0]) if rows else None
+
+    def list_jobs(self, flt: base.JobFilter) -> list[jobs.Job]:
+        rows = self._read(
+            "list_jobs",
+            {
+                "no_status": not flt.statuses,
+                "statuses": self._array(s.value for s in flt.statuses),
+                "queue": flt.queue,
+                "task": flt.task,
+                "after": self._time(flt.created_after),
+                "before_time": self._time(flt.created_before),
+                "cursor": flt.before,
+                "limit": flt.limit,
+            },
+        )
+        return [job_from_row(r) for r in rows]
+
+    def queue_stats(self) -> list[base.QueueStats]:
+        def read(cur: Any) -> tuple[list[Row], list[Row], list[Row]]:
+            return self._rows(cur, "queue_counts", {}), self._rows(cur, "oldest_queued", {}), self._rows(cur, "paused_queues", {})
+
+        count_rows, oldest_rows, paused_rows = self._tx(read, write=False)
+        counts: dict[str, dict[str, int]] = {}
+        for row in count_rows:
+            counts.setdefault(row["queue"], base.empty_counts())[row["status"]] = int(row["n"])
+        oldest = {row["queue"]: row["oldest"] for row in oldest_rows}
+        paused = {row["name"] for row in paused_rows}
+        for name in paused:
+            counts.setdefault(name, base.empty_counts())
+        return [
+            base.QueueStats(name=name, counts=c, paused=name in paused, oldest_queued_at=to_time(oldest.get(name)))
+            for name, c in sorted(counts.items())
+        ]
+
+    def _missing_or_state(self, job_id: str, refused: str) -> errors.QuantqError:
+        existing = self.get(job_id)
+        if existing is None:
+            return errors.JobNotFound(f"no job has id {job_id!r}")
+        return errors.InvalidTransition(refused.format(id=job_id, status=existing.status.value))
+
+    def cancel(self, job_id: str) -> jobs.Job:
+        rows = self._tx(lambda cur: self._update_returning(cur, "cancel", {"id": job_id}))
+        if rows:
+            return job_from_row(rows[0])
+        raise self._missing_or_state(job_id, "job {id} is already {status}")
+
+    def retry(self, job_id: str) -> jobs.Job:
+        def requeue(cur: Any) -> list[Row]:
+            rows = self._update_returning(cur, "retry", {"id": job_id})
+            if rows:
+                self._notify(cur)
+            return rows
+
+        rows = self._tx(requeue)
+        if rows:
+            self._woke()
+            return job_from_row(rows[0])
+        raise self._missing_or_state(job_id, "only failed or cancelled jobs can be retried; job {id} is {status}")
+
+    def purge(self, *, queue: str | None = None, statuses: Iterable[jobs.JobStatus] = jobs.FINISHED) -> int:
+        wanted = [s.value for s in statuses if s is not jobs.JobStatus.RUNNING]
+        if not wanted:
+            return 0
+        params = {"queue": queue, "statuses": self._array(wanted)}
+        return self._tx(lambda cur: self._count(cur, "purge", params))
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        def write(cur: Any) -> None:
+            self._count(cur, "set_paused", {"queue": queue, "paused": bool(paused)})
+            if not paused:
+                self._notify(cur)
+
+        self._tx(write)
+        if not paused:
+            self._woke()
+
+    # ---- workers ---------------------------------------------------------------------------
+
+    def claim(self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1) -> list[jobs.Claim]:
+        if limit <= 0 or not queues:
+            return []
+        params = {
+            "queues": self._array(queues),
+            "queue_list": list(queues),
+            "worker_id": worker_id,
+            "hostname": hostname,
+            "lease": float(lease),
+            "lease_us": int(lease * 1_000_000),
+            "token": secrets.token_hex(8),
+            "limit": int(limit),
+        }
+
+        def take(cur: Any) -> list[jobs.Claim]:
+            rows = sorted(self._claim_rows(cur, params), key=lambda r: (-int(r["priority"]), int(r["seq"])))
+            claims = []
+            for row in rows:
+                try:
+                    job = job_from_row(row, strict=True)
+                except (errors.EnvelopeError, ValueError, TypeError, KeyError) as exc:
+                    # A foreign producer wrote this row badly: fail it, keep claiming the rest.
+                    message = str(exc) if isinstance(exc, errors.EnvelopeError) else f"invalid job row: {exc!r}"
+                    error = jobs.JobError(type=MALFORMED, message=f"job {row['id']}: {message}")
+                    self._count(cur, "fail_malformed", {"seq": row["seq"], "error": error_json(error)})
+                    continue
+                claims.append(jobs.Claim(job=job, token=row["lease_token"], expires_at=to_time(row["lease_expires_at"])))  # type: ignore[arg-type]
+            return claims
+
+        return self._tx(take)
+
+    def renew(self, claims: Sequence[jobs.Claim], lease: float) -> list[jobs.Claim | None]:
+        if not claims:
+            return []
+
+        def renew_all(cur: Any) -> list[jobs.Claim | None]:
+            out: list[jobs.Claim | None] = []
+            for claim in claims:
+                rows = self._update_returning(
+                    cur, "renew", {"id": claim.job_id, "token": claim.token, "lease": float(lease), "lease_us": int(lease * 1_000_000)}
+                )
+                if rows:
+                    out.append(jobs.Claim(job=claim.job, token=claim.token, expires_at=to_time(rows[0]["lease_expires_at"])))  # type: ignore[arg-type]
+                else:
+                    out.append(None)
+            return out
+
+        return self._tx(renew_all)
+
+    def lost(self, claims: Sequence[jobs.Claim]) -> set[str]:
+        if not claims:
+            return set()
+        rows = self._read("held_tokens", {"ids": self._array(c.job_id for c in claims)})
+        held = {(r["id"], r["lease_token"]) for r in rows}
+        return {c.job_id for c in claims if (c.job_id, c.token) not in held}
+
+    def progress(self, claim: jobs.Claim, percent: float, message: str | None) -> None:
+        params = {"id": claim.job_id, "token": claim.token, "progress": float(percent), "message": message}
+        if not self._tx(lambda cur: self._count(cur, "progress", params)):
+            raise errors.StaleClaim(f"job {claim.job_id}: progress refused, the claim is no longer held")
+
+    def complete(self, claim: jobs.Claim, result: Any) -> jobs.Job:
+        done = self.report([base.Outcome(claim=claim, result=result)])[0]
+        if done is None:
+            raise errors.StaleClaim(f"job {claim.job_id}: completion refused, the claim is no longer held")
+        return done
+
+    def fail(self, claim: jobs.Claim, error: jobs.JobError, retry_in: float | None = None) -> jobs.Job:
+        done = self.report([base.Outcome(claim=claim, error=error, retry_in=retry_in)])[0]
+        if done is None:
+            raise errors.StaleClaim(f"job {claim.job_id}: failure report refused, the claim is no longer held")
+        return done
+
+    def report(self, outcomes: Sequence[base.Outcome]) -> list[jobs.Job | None]:
+        """All outcomes in one transaction: under load, one commit for many jobs."""
+        statements = []
+        for o in outcomes:
+            params: dict[str, Any] = {"id": o.claim.job_id, "token": o.claim.token}
+            if o.error is None:
+                params["result"] = result_json(o.result)
+                statements.append(("complete", params))
+            else:
+                params["error"] = error_json(o.error)
+                if o.retry_in is None:
+                    statements.append(("fail_final", params))
+                else:
+                    params["retry_in"] = float(o.retry_in)
+                    params["retry_us"] = int(o.retry_in * 1_000_000)
+                    statements.append(("fail_retry", params))
+
+        def apply(cur: Any) -> list[jobs.Job | None]:
+            out: list[jobs.Job | None] = []
+            for name, params in statements:
+                rows = self._update_returning(cur, name, params)
+                out.append(job_from_row(rows[0]) if rows else None)
+            return out
+
+        return self._tx(apply) if statements else []
+
+    def release(self, claim: jobs.Claim) -> None:
+        def write(cur: Any) -> None:
+            if self._count(cur, "release", {"id": claim.job_id, "token": claim.token}):
+                self._notify(cur)
+
+        self._tx(write)
+        self._woke()
+
+    # ---- maintenance -----------------------------------------------------------------------
+
+    def promote_due(self) -> int:
+        def write(cur: Any) -> int:
+            n = self._count(cur, "promote_due", {})
+            if n:
+                self._notify(cur)
+            return n
+
+        n = self._tx(write)
+        if n:
+            self._woke()
+        return n
+
+    def reap_expired(self) -> int:
+        error = error_json(jobs.JobError(type="WorkerLost", message=errors.WorkerLost().args[0]))
+
+        def reap(cur: Any) -> int:
+            n = self._count(cur, "reap_lost", {"error": error}) + self._count(cur, "reap_requeue", {})
+            if n:
+                self._notify(cur)
+            return n
+
+        n = self._tx(reap)
+        if n:
+            self._woke()
+        return n
+
+    prune_batch = 1000  #: rows per DELETE: each batch is its own short transaction
+
+    def prune(self) -> int:
+        """Batched, so a large backlog of expired results never holds locks for long."""
+        total = 0
+        while True:
+            n = self._tx(lambda cur: self._count(cur, "prune", {"batch": self.prune_batch}))
+            total += n
+            if n < self.prune_batch:
+                return total
+
+    # ---- worker registry -------------------------------------------------------------------
+
+    def register_worker(self, info: base.WorkerInfo) -> None:
+        params = {
+            "id": info.id, "hostname": info.hostname, "pid": info.pid, "queues": dumps(list(info.queues)),
+            "concurrency": info.concurrency, "meta": dumps(info.meta),
+        }
+        self._tx(lambda cur: self._count(cur, "upsert_worker", params))
+
+    def heartbeat_worker(self, worker_id: str, *, current_jobs: Sequence[str], processed: int, failed: int) -> None:
+        params = {"id": worker_id, "current_jobs": dumps(list(current_jobs)), "processed": processed, "failed": failed}
+        self._tx(lambda cur: self._count(cur, "heartbeat_worker", params))
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._tx(lambda cur: self._count(cur, "delete_worker", {"id": worker_id}))
+
+    def list_workers(self) -> list[base.WorkerInfo]:
+        return [worker_from_row(r) for r in self._read("list_workers")]
+
+    def reap_workers(self, max_silence: float) -> int:
+        params = {"max_silence": float(max_silence), "max_silence_us": int(max_silence * 1_000_000)}
+        return self._tx(lambda cur: self._count(cur, "reap_workers", params))
+
+    # ---- clock -----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return to_time(self._read("now")[0]["now"])  # type: ignore[return-value]
+
+    def ping(self) -> None:
+        self._read("now")

@@ -6,11 +6,18 @@
 INSERT INTO quantq_jobs (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
                          created_at, updated_at, result_ttl, failure_ttl, meta, parent_id, depends_on)
 VALUES (:id, :task, :queue, :args, :priority, :status, :max_attempts, :timeout, :run_at,
-        :created_at, :now, :result_ttl, :failure_ttl, :meta, :parent_id, :depends_on)
+        COALESCE(:created_at, :now), :now, :result_ttl, :failure_ttl, :meta, :parent_id, :depends_on)
 ON CONFLICT (id) DO NOTHING;
+
+-- name: queue_due_ids
+UPDATE quantq_jobs SET status = 'queued'
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'scheduled' AND run_at <= :now;
 
 -- name: get_job
 SELECT * FROM quantq_jobs WHERE id = :id;
+
+-- name: get_jobs
+SELECT * FROM quantq_jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: claim
 UPDATE quantq_jobs
@@ -28,7 +35,8 @@ RETURNING *;
 
 -- name: renew
 UPDATE quantq_jobs SET lease_expires_at = :now + :lease
-WHERE id = :id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now;
+WHERE id = :id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now
+RETURNING lease_expires_at;
 
 -- name: held_tokens
 SELECT id, lease_token FROM quantq_jobs
@@ -60,6 +68,13 @@ SET status = 'scheduled', error = :error, run_at = :now + :retry_in, updated_at 
     lease_token = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now
 RETURNING *;
+
+-- name: fail_malformed
+UPDATE quantq_jobs
+SET status = 'failed', error = :error, finished_at = :now, updated_at = :now,
+    lease_token = NULL, lease_expires_at = NULL,
+    expires_at = CASE WHEN failure_ttl IS NULL THEN NULL ELSE :now + failure_ttl END
+WHERE seq = :seq;
 
 -- name: release
 UPDATE quantq_jobs
@@ -100,7 +115,8 @@ SET status = 'queued', updated_at = :now, lease_token = NULL, lease_expires_at =
 WHERE status = 'running' AND lease_expires_at <= :now;
 
 -- name: prune
-DELETE FROM quantq_jobs WHERE expires_at IS NOT NULL AND expires_at <= :now;
+DELETE FROM quantq_jobs
+WHERE seq IN (SELECT seq FROM quantq_jobs WHERE expires_at IS NOT NULL AND expires_at <= :now LIMIT :batch);
 
 -- name: purge
 DELETE FROM quantq_jobs
@@ -155,3 +171,6 @@ SELECT * FROM quantq_workers ORDER BY id;
 
 -- name: reap_workers
 DELETE FROM quantq_workers WHERE heartbeat_at < :now - :max_silence;
+
+-- name: now
+SELECT :now AS now;
