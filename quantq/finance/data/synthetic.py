@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pydantic
@@ -56,18 +57,25 @@ def symbol_names(cfg: SyntheticConfig) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _calendar(start: dt.date, end: dt.date) -> object:
+def _xnys(start: dt.date, end: dt.date) -> Any:
     import exchange_calendars as xcals
 
     return xcals.get_calendar("XNYS", start=start.isoformat(), end=end.isoformat())
+
+
+def xnys_sessions_between(start: dt.date, end: dt.date) -> Any:
+    """XNYS sessions in ``[start, end]`` (a DatetimeIndex of dates), and the calendar that made them."""
+    # the calendar starts two weeks early: exchange_calendars rejects range bounds before its first session
+    cal = _xnys(start - dt.timedelta(days=14), end)
+    return cal.sessions_in_range(start.isoformat(), end.isoformat()), cal
 
 
 def xnys_sessions(cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The last ``years * 252`` XNYS sessions up to ``end``: (dates as datetime64[ns] at 00:00 UTC, opens ns, closes ns)."""
     span_days = int(cfg.sessions_wanted * 366 / 252) + 30
     first = max(dt.date(1990, 1, 2), cfg.end - dt.timedelta(days=span_days))
-    cal = _calendar(first, cfg.end)
-    sessions = cal.sessions_in_range(first.isoformat(), cfg.end.isoformat())[-cfg.sessions_wanted :]
+    sessions, cal = xnys_sessions_between(first, cfg.end)
+    sessions = sessions[-cfg.sessions_wanted :]
     opens = cal.opens.loc[sessions]
     closes = cal.closes.loc[sessions]
     dates = np.asarray(sessions.values, dtype="datetime64[ns]")
