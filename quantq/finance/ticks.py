@@ -124,7 +124,8 @@ class DeeperAnalysisConfig:
 
 
 def _numeric(name: str, values: Any, n: int) -> np.ndarray:
-    arr = np.asarray(values)
+    # lists go element by element: np.asarray would silently turn True into 1.0 and 10 into "10"
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if arr.shape != (n,):
         raise InvalidTicks(f"{name}: expected {n} values, got shape {arr.shape}")
     if arr.dtype.kind in "iuf":
@@ -143,22 +144,22 @@ def _to_micros(name: str, x: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(x)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {x[i]!r} is not numeric")
+        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} is not numeric")
     bad = x <= 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {x[i]!r} is not positive")
+        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} is not positive")
     bad = x > _MAX_VALUE
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {x[i]!r} is too large")
+        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} is too large")
     micros = np.rint(x * MICRO)
     # 1e-9 absolute, widened by float64 resolution for large values
     tol = np.maximum(_DECIMAL_TOL, np.abs(x) * 4e-16)
     bad = np.abs(x - micros / MICRO) > tol
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {x[i]!r} has more than 6 decimals")
+        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} has more than 6 decimals")
     return micros.astype(np.int64)
 
 
