@@ -1,0 +1,37 @@
+-- Claim up to ARGV[4] jobs: highest priority, then oldest.  ARGV[5] lease seconds,
+-- ARGV[6] worker id, ARGV[7] hostname, ARGV[8] token base (random per call).
+-- Returns {inbox length, next due time or '', hash, hash, ...}.
+promote(100)
+local inbox = B .. 'inbox'
+local out = {0, ''}
+if redis.call('EXISTS', B .. 'paused') == 0 then
+  local lease = NOW + tonumber(ARGV[5])
+  local leases = fmt(lease)
+  local popped = redis.call('ZPOPMIN', B .. 'ready', tonumber(ARGV[4]))
+  for k = 1, #popped, 2 do
+    local id = popped[k]
+    local key = jkey(id)
+    local h = redis.call('HMGET', key, 'status', 'created_at', 'task')
+    if h[1] == 'queued' then
+      redis.call('HINCRBY', key, 'attempts', 1)
+      redis.call('HSET', key, 'status', 'running', 'worker_id', ARGV[6], 'hostname', ARGV[7], 'started_at', NOWS,
+        'updated_at', NOWS, 'progress', '0', 'token', ARGV[8] .. '.' .. k, 'lease', leases)
+      redis.call('HDEL', key, 'status_message')
+      restatus(id, 'queued', 'running', h[2])
+      redis.call('ZADD', B .. 'run', lease, id)
+      out[#out + 1] = redis.call('HGETALL', key)
+      event('started', id, {task = h[3], worker = ARGV[6]})
+    end
+  end
+end
+-- tokens are spent once nothing is left to hand out (or the queue is paused)
+if redis.call('EXISTS', B .. 'paused') == 1 or redis.call('ZCARD', B .. 'ready') == 0 then
+  redis.call('LREM', inbox, 0, WAKE)
+end
+-- how many foreign envelopes wait (tokens are at most 64, so a longer inbox holds some)
+local waiting = redis.call('LLEN', inbox)
+if waiting > 0 and waiting <= 64 then waiting = waiting - #redis.call('LPOS', inbox, WAKE, 'COUNT', 0) end
+out[1] = waiting
+out[2] = next_due()
+publish()
+return out

@@ -1,0 +1,639 @@
+"""Redis backend: ``redis://[user:password@]host:6379/0`` or ``rediss://`` (TLS).  The production default.
+
+Every state transition is one Lua script (``lua/*.lua``, loaded once, called through
+the methods below) judged by Redis ``TIME``.  Workers claim and report in batches,
+one round trip per batch per queue, and idle workers block on their queue's inbox
+(``BLMOVE`` onto itself: a wait that consumes nothing) instead of polling.  Foreign
+producers ``LPUSH`` JSON envelopes onto that inbox; ``docs/redis.md`` has the layout.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import heapq
+import json
+import logging
+import os
+import threading
+import time
+from datetime import datetime
+from importlib import resources
+from typing import Any, Iterable, Iterator, Sequence
+
+import redis as redis_py
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from quantq import envelope, errors, jobs
+from quantq.backends import base
+from quantq.backends.redis_keys import WAKE, Keys, error_json, job_argv, job_from_hash, pairs_to_dict, parse_url, result_json, ts
+
+log = logging.getLogger("quantq.redis")
+S = jobs.JobStatus
+SCRIPTS = (
+    "enqueue", "claim", "report", "renew", "held", "progress", "release", "cancel", "retry", "promote",
+    "reap", "prune", "purge", "stats", "pause", "ingest", "worker_register", "worker_beat", "worker_reap",
+)
+CHUNK = 1000  # jobs per script call: keeps each script short so Redis stays responsive
+INGEST_BATCH = 200
+MAX_BLOCK = 5.0  # longest single blocking wait (below the socket timeout)
+
+
+def _load_scripts() -> dict[str, str]:
+    folder = resources.files("quantq.backends").joinpath("lua")
+    lib = folder.joinpath("_lib.lua").read_text()
+    return {name: lib + "\n" + folder.joinpath(f"{name}.lua").read_text() for name in SCRIPTS}
+
+
+_SOURCES = _load_scripts()
+
+
+class RedisBackend(base.Backend):
+    def __init__(self, url: str) -> None:
+        options = parse_url(url)
+        self.url = url
+        self.keys = Keys(options.prefix)
+        self._channel = self.keys.events if options.events == "pubsub" else ""
+        self._where = redis_py.connection.parse_url(options.client_url).get("host", "?")
+        try:
+            self.client: redis_py.Redis = redis_py.Redis.from_url(
+                options.client_url, decode_responses=True, socket_timeout=MAX_BLOCK + 10, socket_connect_timeout=5,
+                socket_keepalive=True, health_check_interval=30,
+                retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+                retry_on_error=[redis_py.ConnectionError, redis_py.TimeoutError],
+            )
+        except ValueError as exc:
+            raise errors.ConfigError(f"bad Redis URL: {exc}") from None
+        self._scripts: dict[str, Script] = {name: self.client.register_script(src) for name, src in _SOURCES.items()}
+        self._queues: set[str] = set()
+        self._queues_lock = threading.Lock()
+        self._due_at: dict[str, float] = {}  # queue -> monotonic time its next scheduled job is due
+        self._pending: collections.deque[base.Outcome] = collections.deque()  # outcomes awaiting Redis
+        self._pending_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._waiters: dict[str, _InboxWaiter] = {}
+        self._woken = threading.Event()
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
+            raise errors.BackendUnavailable(f"Redis at {self._where} is unreachable: {exc}") from exc
+        except redis_py.RedisError as exc:
+            raise errors.BackendError(f"Redis error: {exc}") from exc
+
+    def _call(self, name: str, queue: str, args: Sequence[Any], client: Any = None) -> Any:
+        """Run one script in ``queue``'s slot (or queue it on a pipeline)."""
+        keys = [self.keys.ready(queue)] if queue else [self.keys.workers + "info"]
+        base_key = self.keys.base(queue) if queue else self.keys.workers
+        return self._scripts[name](keys=keys, args=[base_key, queue, self._channel, *args], client=client or self.client)
+
+    def _pipe(self) -> Any:
+        return self.client.pipeline(transaction=False)
+
+    def _per_queue(self, name: str, queues: Iterable[str], args: Sequence[Any]) -> list[Any]:
+        queues = list(queues)
+        if not queues:
+            return []
+        with self._errors():
+            pipe = self._pipe()
+            for queue in queues:
+                self._call(name, queue, args, pipe)
+            return pipe.execute()
+
+    def known_queues(self, refresh: bool = True) -> list[str]:
+        if refresh or not self._queues:
+            with self._errors():
+                found = set(self.client.smembers(self.keys.queues))
+            with self._queues_lock:
+                self._queues = found
+        return sorted(self._queues)
+
+    def _note_queue(self, pipe: Any, queue: str) -> None:
+        envelope.check_queue(queue)
+        pipe.sadd(self.keys.queues, queue)
+        with self._queues_lock:
+            self._queues.add(queue)
+
+    def _locate(self, job_id: str) -> str | None:
+        """The queue holding ``job_id`` (ids are unique per queue; the first queue by name wins)."""
+        for refresh in (False, True):
+            queues = self.known_queues(refresh=refresh)
+            if not queues:
+                continue
+            with self._errors():
+                pipe = self._pipe()
+                for queue in queues:
+                    pipe.exists(self.keys.job(queue, job_id))
+                found = pipe.execute()
+            for queue, hit in zip(queues, found):
+                if hit:
+                    return queue
+        return None
+
+    def now(self) -> datetime:
+        with self._errors():
+            sec, usec = self.client.time()
+        return jobs.from_timestamp(sec + usec / 1e6)  # type: ignore[return-value]
+
+    def ping(self) -> None:
+        with self._errors():
+            self.client.ping()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        for waiter in self._waiters.values():
+            waiter.stop()
+        if self._pending:
+            try:
+                self._flush_pending()
+            except errors.QuantqError:
+                log.warning("closing with %d outcomes Redis never acknowledged; their jobs will run again", len(self._pending))
+        self.client.close()
+
+    # ---- producers -------------------------------------------------------------------------
+
+    def enqueue(self, new_jobs: Sequence[jobs.Job]) -> list[jobs.Job]:
+        out: list[jobs.Job | None] = [None] * len(new_jobs)
+        by_queue: dict[str, list[int]] = collections.defaultdict(list)
+        for i, job in enumerate(new_jobs):
+            by_queue[job.queue].append(i)
+        with self._errors():
+            pipe = self._pipe()
+            calls: list[list[int]] = []
+            for queue, indexes in by_queue.items():
+                self._note_queue(pipe, queue)
+                calls.append([])
+                for start in range(0, len(indexes), CHUNK):
+                    chunk = indexes[start : start + CHUNK]
+                    args: list[Any] = [len(chunk)]
+                    for i in chunk:
+                        args += job_argv(new_jobs[i])
+                    self._call("enqueue", queue, args, pipe)
+                    calls.append(chunk)
+            replies = pipe.execute()
+        for chunk, reply in zip(calls, replies):
+            for i, rec in zip(chunk, reply if chunk else ()):
+                out[i] = _stored(new_jobs[i], rec)
+        return out  # type: ignore[return-value]
+
+    def get(self, job_id: str) -> jobs.Job | None:
+        for refresh in (False, True):
+            queues = self.known_queues(refresh=refresh)
+            if not queues:
+                continue
+            with self._errors():
+                pipe = self._pipe()
+                for queue in queues:
+                    pipe.hgetall(self.keys.job(queue, job_id))
+                found = pipe.execute()
+            for h in found:
+                if h:
+                    return job_from_hash(h)
+        return None
+
+    def list_jobs(self, flt: base.JobFilter) -> list[jobs.Job]:
+        from quantq.backends.redis_list import list_jobs
+
+        return list_jobs(self, flt)
+
+    def queue_stats(self) -> list[base.QueueStats]:
+        queues = self.known_queues()
+        with self._errors():
+            pipe = self._pipe()
+            for queue in queues:
+                self._call("prune", queue, [CHUNK], pipe)
+                self._call("stats", queue, [], pipe)
+            replies = pipe.execute()[1::2]
+        out = []
+        for queue, reply in zip(queues, replies):
+            counts = dict(zip(("scheduled", "queued", "running", "completed", "failed", "cancelled"), map(int, reply[:6])))
+            paused = bool(int(reply[6]))
+            if not paused and not any(counts.values()):
+                continue
+            oldest = jobs.from_timestamp(float(reply[7])) if reply[7] else None
+            out.append(base.QueueStats(name=queue, counts={**base.empty_counts(), **counts}, paused=paused, oldest_queued_at=oldest))
+        return out
+
+    def _by_id(self, script: str, job_id: str, verb: str) -> jobs.Job:
+        queue = self._locate(job_id)
+        if queue is None:
+            raise errors.JobNotFound(f"no job has id {job_id!r}")
+        with self._errors():
+            reply = self._call(script, queue, [job_id])
+        if reply[0] == "ok":
+            return job_from_hash(pairs_to_dict(reply[1]))
+        if reply[0] == "missing":
+            raise errors.JobNotFound(f"no job has id {job_id!r}")
+        if verb == "cancel":
+            raise errors.InvalidTransition(f"job {job_id} is already {reply[1]}")
+        raise errors.InvalidTransition(f"only failed or cancelled jobs can be retried; job {job_id} is {reply[1]}")
+
+    def cancel(self, job_id: str) -> jobs.Job:
+        return self._by_id("cancel", job_id, "cancel")
+
+    def retry(self, job_id: str) -> jobs.Job:
+        return self._by_id("retry", job_id, "retry")
+
+    def purge(self, *, queue: str | None = None, statuses: Iterable[jobs.JobStatus] = jobs.FINISHED) -> int:
+        names = [s.value for s in statuses if s is not S.RUNNING]
+        if not names:
+            return 0
+        total = 0
+        for name in [queue] if queue is not None else self.known_queues():
+            while True:
+                with self._errors():
+                    n = int(self._call("purge", name, [CHUNK, *names]))
+                total += n
+                if n < CHUNK:
+                    break
+        return total
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        with self._errors():
+            pipe = self._pipe()
+            self._note_queue(pipe, queue)
+            self._call("pause", queue, ["1" if paused else "0"], pipe)
+            pipe.execute()
+
+    # ---- workers ---------------------------------------------------------------------------
+
+    def claim(self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1) -> list[jobs.Claim]:
+        if limit <= 0 or not queues:
+            return []
+        claims = self._claim_once(list(queues), worker_id, hostname, lease, limit)
+        if len(claims) < limit and self._ingest_waiting:
+            ingested, self._ingest_waiting = self._ingest_waiting, []
+            if sum(self.ingest(q) for q in ingested):
+                claims += self._claim_once(list(queues), worker_id, hostname, lease, limit - len(claims))
+        return claims
+
+    _ingest_waiting: list[str] = []
+
+    def _claim_once(self, queues: list[str], worker_id: str, hostname: str, lease: float, limit: int) -> list[jobs.Claim]:
+        plan = {queues[0]: limit} if len(queues) == 1 else self._plan(queues, limit)
+        token = os.urandom(6).hex()
+        with self._errors():
+            pipe = self._pipe()
+            for queue, n in plan.items():
+                self._call("claim", queue, [n, lease, worker_id, hostname, token], pipe)
+            replies = pipe.execute()
+        claims: list[jobs.Claim] = []
+        waiting = []
+        clock = time.monotonic()
+        for queue, reply in zip(plan, replies):
+            if int(reply[0]):
+                waiting.append(queue)
+            if reply[1] != "":
+                self._due_at[queue] = clock + max(0.0, float(reply[1]))
+            else:
+                self._due_at.pop(queue, None)
+            for flat in reply[2:]:
+                h = pairs_to_dict(flat)
+                claims.append(jobs.Claim(job=job_from_hash(h), token=h["token"], expires_at=jobs.from_timestamp(float(h["lease"]))))  # type: ignore[arg-type]
+        self._ingest_waiting = waiting
+        claims.sort(key=lambda c: -c.job.priority)
+        return claims
+
+    def _plan(self, queues: list[str], limit: int) -> dict[str, int]:
+        """How many to claim from each queue: the best ``limit`` heads across all of them."""
+        with self._errors():
+            pipe = self._pipe()
+            for queue in queues:
+                pipe.zrange(self.keys.ready(queue), 0, limit - 1, withscores=True)
+            heads = pipe.execute()
+        ranked = heapq.nsmallest(limit, ((score, i) for i, rows in enumerate(heads) for _, score in rows))
+        plan = {queue: 0 for queue in queues}  # every queue is visited: promotion and inbox checks
+        for _, i in ranked:
+            plan[queues[i]] += 1
+        return plan
+
+    def renew(self, claims: Sequence[jobs.Claim], lease: float) -> list[jobs.Claim | None]:
+        groups = _group(claims)
+        with self._errors():
+            pipe = self._pipe()
+            for queue, items in groups.items():
+                self._call("renew", queue, [lease, *[x for _, c in items for x in (c.job_id, c.token)]], pipe)
+            replies = pipe.execute()
+        out: list[jobs.Claim | None] = [None] * len(claims)
+        for (queue, items), reply in zip(groups.items(), replies):
+            expires = jobs.from_timestamp(float(reply[0]))
+            for (i, claim), ok in zip(items, reply[1:]):
+                out[i] = jobs.Claim(job=claim.job, token=claim.token, expires_at=expires) if int(ok) else None  # type: ignore[arg-type]
+        return out
+
+    def lost(self, claims: Sequence[jobs.Claim]) -> set[str]:
+        groups = _group(claims)
+        with self._errors():
+            pipe = self._pipe()
+            for queue, items in groups.items():
+                self._call("held", queue, [x for _, c in items for x in (c.job_id, c.token)], pipe)
+            replies = pipe.execute()
+        return {c.job_id for items, reply in zip(groups.values(), replies) for (_, c), ok in zip(items, reply) if not int(ok)}
+
+    def progress(self, claim: jobs.Claim, percent: float, message: str | None) -> None:
+        with self._errors():
+            ok = self._call("progress", claim.job.queue, [claim.job_id, claim.token, repr(float(percent)), "\0" if message is None else message])
+        if not int(ok):
+            raise errors.StaleClaim(f"job {claim.job_id}: progress refused, the claim is no longer held")
+
+    def complete(self, claim: jobs.Claim, result: Any) -> jobs.Job:
+        done = self._report([base.Outcome(claim=claim, result=result)])[0]
+        if done is None:
+            raise errors.StaleClaim(f"job {claim.job_id}: completion refused, the claim is no longer held")
+        return done
+
+    def fail(self, claim: jobs.Claim, error: jobs.JobError, retry_in: float | None = None) -> jobs.Job:
+        done = self._report([base.Outcome(claim=claim, error=error, retry_in=retry_in)])[0]
+        if done is None:
+            raise errors.StaleClaim(f"job {claim.job_id}: failure report refused, the claim is no longer held")
+        return done
+
+    def report(self, outcomes: Sequence[base.Outcome]) -> list[jobs.Job | None]:
+        """All outcomes in one round trip.  While Redis is unreachable they are kept here and
+        delivered, with back-off, when it returns; the jobs they describe are returned as
+        they will be recorded, so the worker goes on running the rest."""
+        if self._pending:
+            with contextlib.suppress(errors.BackendUnavailable):
+                self._flush_pending()
+        try:
+            return self._report(outcomes)
+        except errors.BackendUnavailable as exc:
+            with self._pending_lock:
+                self._pending.extend(outcomes)
+                if self._flusher is None or not self._flusher.is_alive():
+                    self._flusher = threading.Thread(target=self._flush_loop, name="quantq-redis-flush", daemon=True)
+                    self._flusher.start()
+            log.warning("Redis unreachable (%s): %d outcomes kept to deliver when it returns", exc, len(outcomes))
+            return [_expected(o) for o in outcomes]
+
+    def _report(self, outcomes: Sequence[base.Outcome]) -> list[jobs.Job | None]:
+        if not outcomes:
+            return []
+        groups = _group([o.claim for o in outcomes])
+        with self._errors():
+            pipe = self._pipe()
+            for queue, items in groups.items():
+                args: list[Any] = [len(items)]
+                for i, claim in items:
+                    o = outcomes[i]
+                    if o.error is None:
+                        args += [claim.job_id, claim.token, "c", result_json(o.result), ""]
+                    else:
+                        kind = "f" if o.retry_in is None else "r"
+                        args += [claim.job_id, claim.token, kind, error_json(o.error), repr(float(o.retry_in or 0))]
+                self._call("report", queue, args, pipe)
+            replies = pipe.execute()
+        out: list[jobs.Job | None] = [None] * len(outcomes)
+        for items, reply in zip(groups.values(), replies):
+            for (i, _), rec in zip(items, reply):
+                out[i] = job_from_hash(pairs_to_dict(rec)) if rec else None
+        return out
+
+    def _flush_pending(self) -> None:
+        with self._pending_lock:
+            batch = list(self._pending)
+            if not batch:
+                return
+            results = self._report(batch)
+            for _ in batch:
+                self._pending.popleft()
+        refused = sum(r is None for r in results)
+        log.info("delivered %d outcomes kept during a Redis outage (%d refused: claim no longer held)", len(batch), refused)
+
+    def _flush_loop(self) -> None:
+        delay = 0.1
+        while self._pending and not self._closed.is_set():
+            self._closed.wait(delay)
+            try:
+                self._flush_pending()
+            except errors.BackendUnavailable:
+                delay = min(delay * 2, 5.0)
+            except errors.QuantqError as exc:
+                log.error("dropping outcomes Redis refused: %s", exc)
+                with self._pending_lock:
+                    self._pending.clear()
+
+    @property
+    def pending_outcomes(self) -> int:
+        """Outcomes waiting for Redis to come back."""
+        return len(self._pending)
+
+    def release(self, claim: jobs.Claim) -> None:
+        with self._errors():
+            self._call("release", claim.job.queue, [claim.job_id, claim.token])
+
+    # ---- maintenance -----------------------------------------------------------------------
+
+    def promote_due(self) -> int:
+        return sum(int(n) for n in self._per_queue("promote", self.known_queues(refresh=False), [CHUNK]))
+
+    def reap_expired(self) -> int:
+        error = error_json(jobs.JobError(type="WorkerLost", message=errors.WorkerLost().args[0]))
+        return sum(int(n) for n in self._per_queue("reap", self.known_queues(), [error, CHUNK]))
+
+    def prune(self) -> int:
+        total = 0
+        queues = self.known_queues()
+        while queues:
+            counts = [int(n) for n in self._per_queue("prune", queues, [CHUNK])]
+            total += sum(counts)
+            queues = [q for q, n in zip(queues, counts) if n >= CHUNK]
+        return total
+
+    # ---- foreign producers -----------------------------------------------------------------
+
+    def ingest(self, queue: str) -> int:
+        """Turn envelopes that foreign producers pushed onto ``queue``'s inbox into jobs.
+        A bad one goes to the queue's dead-letter list with the reason (and, when it names
+        an id, a failed job record the producer can read).  Returns how many were taken."""
+        inbox = self.keys.inbox(queue)
+        total = 0
+        while True:
+            with self._errors():
+                raw_items = self.client.lrange(inbox, -INGEST_BATCH, -1)
+            items = [raw for raw in reversed(raw_items) if raw != WAKE]
+            if not items:
+                return total
+            now = self.now()
+            args: list[Any] = [len(items)]
+            for raw in items:
+                args += _ingest_item(raw, queue, now)
+            with self._errors():
+                taken = int(self._call("ingest", queue, args))
+            total += taken
+            if taken == 0 or len(raw_items) < INGEST_BATCH:
+                return total
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest refused inbox items of ``queue`` with their reasons."""
+        with self._errors():
+            return [json.loads(item) for item in self.client.lrange(self.keys.dead(queue), 0, limit - 1)]
+
+    # ---- worker registry -------------------------------------------------------------------
+
+    def register_worker(self, info: base.WorkerInfo) -> None:
+        data = {
+            "id": info.id, "hostname": info.hostname, "pid": info.pid, "queues": list(info.queues),
+            "concurrency": info.concurrency, "started_at": ts(info.started_at) or None, "current_jobs": list(info.current_jobs),
+            "processed": info.processed, "failed": info.failed, "meta": info.meta,
+        }
+        with self._errors():
+            self._call("worker_register", "", [info.id, json.dumps(data)])
+
+    def heartbeat_worker(self, worker_id: str, *, current_jobs: Sequence[str], processed: int, failed: int) -> None:
+        with self._errors():
+            self._call("worker_beat", "", [worker_id, json.dumps(list(current_jobs)), processed, failed])
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._errors():
+            pipe = self._pipe()
+            pipe.hdel(self.keys.workers + "info", worker_id)
+            pipe.zrem(self.keys.workers + "hb", worker_id)
+            pipe.execute()
+
+    def list_workers(self) -> list[base.WorkerInfo]:
+        with self._errors():
+            raw = self.client.hgetall(self.keys.workers + "info")
+        out = []
+        for text in raw.values():
+            d = json.loads(text)
+            out.append(base.WorkerInfo(
+                id=d["id"], hostname=d["hostname"], pid=int(d["pid"]), queues=tuple(d.get("queues") or ()),
+                concurrency=int(d["concurrency"]), started_at=jobs.from_timestamp(float(d["started_at"])),
+                heartbeat_at=jobs.from_timestamp(float(d["heartbeat_at"])), current_jobs=tuple(d.get("current_jobs") or ()),
+                processed=int(d.get("processed") or 0), failed=int(d.get("failed") or 0), meta=d.get("meta") or {},
+            ))
+        return sorted(out, key=lambda w: w.id)
+
+    def reap_workers(self, max_silence: float) -> int:
+        with self._errors():
+            return int(self._call("worker_reap", "", [max_silence]))
+
+    # ---- wake-ups and events ---------------------------------------------------------------
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until a queue's inbox holds something (a wake token or a foreign envelope),
+        its next scheduled job falls due, or ``timeout`` passes.  Nothing is consumed."""
+        clock = time.monotonic()
+        dues = [self._due_at[q] - clock for q in queues if q in self._due_at]
+        timeout = max(0.0, min([timeout, MAX_BLOCK, *dues]))
+        if timeout < 0.001:
+            return
+        if len(queues) == 1:
+            inbox = self.keys.inbox(queues[0])
+            with self._errors():
+                self.client.blmove(inbox, inbox, timeout, "RIGHT", "RIGHT")
+            return
+        self._woken.clear()
+        for queue in queues:
+            waiter = self._waiters.get(queue)
+            if waiter is None or not waiter.is_alive():
+                waiter = self._waiters[queue] = _InboxWaiter(self, self.keys.inbox(queue))
+                waiter.start()
+            waiter.arm()
+        self._woken.wait(timeout)
+
+    def subscribe_events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Live events as they are published (see ``docs/redis.md``); stops after ``timeout``
+        seconds without one when a timeout is given."""
+        if not self._channel:
+            raise errors.ConfigError("this backend publishes no events (the URL says events=off)")
+        with self._errors():
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(self._channel)
+        try:
+            while True:
+                with self._errors():
+                    message = pubsub.get_message(timeout=timeout if timeout is not None else 1.0)
+                if message is None:
+                    if timeout is not None:
+                        return
+                    continue
+                yield from json.loads(message["data"])
+        finally:
+            pubsub.close()
+
+
+class _InboxWaiter(threading.Thread):
+    """Blocks on one queue's inbox for a multi-queue worker; fires once per arming."""
+
+    def __init__(self, backend: RedisBackend, inbox: str) -> None:
+        super().__init__(name=f"quantq-wait-{inbox}", daemon=True)
+        self.backend = backend
+        self.inbox = inbox
+        self._armed = threading.Event()
+
+    def arm(self) -> None:
+        self._armed.set()
+
+    def stop(self) -> None:
+        self._armed.set()
+
+    def run(self) -> None:
+        while not self.backend._closed.is_set():
+            self._armed.wait()
+            if self.backend._closed.is_set():
+                return
+            try:
+                got = self.backend.client.blmove(self.inbox, self.inbox, 1.0, "RIGHT", "RIGHT")
+            except redis_py.RedisError:
+                self.backend._closed.wait(0.5)
+                continue
+            if got is not None:
+                self._armed.clear()
+                self.backend._woken.set()
+
+
+def _group(claims: Sequence[jobs.Claim]) -> dict[str, list[tuple[int, jobs.Claim]]]:
+    groups: dict[str, list[tuple[int, jobs.Claim]]] = collections.defaultdict(list)
+    for i, claim in enumerate(claims):
+        groups[claim.job.queue].append((i, claim))
+    return groups
+
+
+def _stored(job: jobs.Job, rec: list[str]) -> jobs.Job:
+    if len(rec) == 3:  # new: status, created_at, updated_at as Redis recorded them
+        return job.replace(
+            status=S(rec[0]), attempts=0, created_at=jobs.from_timestamp(float(rec[1])),
+            updated_at=jobs.from_timestamp(float(rec[2])), run_at=jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None,
+        )
+    return job_from_hash(pairs_to_dict(rec))
+
+
+def _expected(o: base.Outcome) -> jobs.Job:
+    job = o.claim.job
+    if o.error is None:
+        return job.replace(status=S.COMPLETED, result=o.result, progress=100.0)
+    return job.replace(status=S.FAILED if o.retry_in is None else S.SCHEDULED, error=o.error)
+
+
+def _ingest_item(raw: str, queue: str, now: datetime) -> list[Any]:
+    """One inbox item as ``ingest.lua`` takes it: a job, or a dead letter with its reason."""
+    job_id, task = "", "(invalid)"
+    try:
+        data = json.loads(raw)
+        if isinstance(data, dict):
+            if isinstance(data.get("id"), str):
+                job_id = envelope.check_id(data["id"])
+            if isinstance(data.get("task"), str):
+                task = envelope.check_task_name(data["task"])
+            if "queue" in data and data["queue"] != queue:
+                raise errors.EnvelopeError("queue", f"this inbox feeds queue {queue!r}; push to the inbox of {data['queue']!r}")
+            data = {**data, "queue": queue}
+        job = envelope.parse_submission(data, now=now)
+        return [raw, "job", *job_argv(job)]
+    except ValueError as exc:  # json.JSONDecodeError
+        reason = f"invalid job envelope: not valid JSON: {exc}"
+    except errors.EnvelopeError as exc:
+        reason = str(exc)
+    error = error_json(jobs.JobError(type="EnvelopeError", message=reason))
+    return [raw, "dead", reason, job_id, task, error, str(jobs.DEFAULT_FAILURE_TTL)]

@@ -1,0 +1,208 @@
+"""The Redis backend's URL, key layout and record encoding (see ``docs/redis.md``).
+
+Every key of one queue carries the queue's hash tag, ``<prefix>:{<queue>}:...``, so one
+queue lives in one hash slot and each Lua script touches one slot (Redis Cluster).
+A job is a hash whose fields are the job's fields; JSON fields hold JSON text, times
+are epoch seconds with six decimals, an absent field is null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from quantq import envelope, errors, jobs
+
+DEFAULT_PREFIX = "quantq"
+WAKE = "~"  #: reserved inbox item: a wake-up for blocked workers, never a job
+KEEP_FOREVER = "-1"  #: result_ttl / failure_ttl stored for None
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_JSON_FIELDS = ("args", "meta", "depends_on")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RedisOptions:
+    """What the URL says beyond the connection: quantq's own query parameters."""
+
+    client_url: str  #: the URL redis-py opens (quantq's parameters removed)
+    prefix: str = DEFAULT_PREFIX
+    events: str = "pubsub"  #: "pubsub" or "off"
+    tls: bool = False
+
+
+def parse_url(url: str) -> RedisOptions:
+    """Split ``redis[s]://[user[:password]@]host[:port][/db][?prefix=..&events=..]``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise errors.ConfigError(f"a Redis URL starts with redis:// or rediss://, got {parts.scheme}://")
+    if not parts.hostname:
+        raise errors.ConfigError("the Redis URL names no host (redis://HOST:6379/0)")
+    try:
+        parts.port
+    except ValueError:
+        raise errors.ConfigError("the Redis URL's port is not a number") from None
+    db = parts.path.lstrip("/")
+    if db and not db.isdigit():
+        raise errors.ConfigError(f"the Redis database in the URL path must be a number, got {db!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    mine = {k: v for k, v in query if k in ("prefix", "events")}
+    rest = [(k, v) for k, v in query if k not in ("prefix", "events")]
+    prefix = mine.get("prefix", DEFAULT_PREFIX)
+    if not _PREFIX_RE.match(prefix):
+        raise errors.ConfigError(f"prefix must be 1-64 letters, digits and . _ -, got {prefix!r}")
+    events = mine.get("events", "pubsub").lower()
+    if events not in ("pubsub", "off"):
+        raise errors.ConfigError(f"events must be 'pubsub' or 'off', got {events!r}")
+    client_url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
+    return RedisOptions(client_url=client_url, prefix=prefix, events=events, tls=parts.scheme == "rediss")
+
+
+def url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Redis URL the seeds' variables describe, or None when none is set.
+
+    ``REDIS_URL`` wins; otherwise ``REDIS_HOST`` / ``REDIS_PORT`` / ``REDIS_PASSWORD``
+    (with ``REDIS_USERNAME`` for an ACL user, ``REDIS_DB`` for the database and
+    ``REDIS_SSL=true`` for TLS).  ``QUANTQ_URL``, handled by the settings, wins over both.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("REDIS_URL"):
+        parse_url(env["REDIS_URL"])  # fail early on a bad one
+        return env["REDIS_URL"]
+    if not any(env.get(name) for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")):
+        return None
+    host = env.get("REDIS_HOST") or "localhost"
+    port = env.get("REDIS_PORT") or "6379"
+    if not port.isdigit():
+        raise errors.ConfigError(f"REDIS_PORT must be a number, got {port!r}")
+    db = env.get("REDIS_DB") or "0"
+    if not db.isdigit():
+        raise errors.ConfigError(f"REDIS_DB must be a number, got {db!r}")
+    auth = ""
+    if env.get("REDIS_PASSWORD"):
+        auth = f"{quote(env.get('REDIS_USERNAME', ''), safe='')}:{quote(env['REDIS_PASSWORD'], safe='')}@"
+    scheme = "rediss" if env.get("REDIS_SSL", "").lower() in ("1", "true", "yes") else "redis"
+    return f"{scheme}://{auth}{host}:{port}/{db}"
+
+
+class Keys:
+    """Key names for one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.queues = f"{prefix}:queues"  #: set of every queue name ever used
+        self.workers = f"{prefix}:{{workers}}:"  #: base of the worker registry's keys
+        self.events = f"{prefix}:events"  #: pub/sub channel of live events
+
+    def base(self, queue: str) -> str:
+        return f"{self.prefix}:{{{queue}}}:"
+
+    def job(self, queue: str, job_id: str) -> str:
+        return f"{self.base(queue)}job:{job_id}"
+
+    def inbox(self, queue: str) -> str:
+        return f"{self.base(queue)}inbox"
+
+    def dead(self, queue: str) -> str:
+        return f"{self.base(queue)}dead"
+
+    def status(self, queue: str, status: str) -> str:
+        return f"{self.base(queue)}st:{status}"
+
+    def task(self, queue: str, task: str) -> str:
+        return f"{self.base(queue)}task:{task}"
+
+    def ready(self, queue: str) -> str:
+        return f"{self.base(queue)}ready"
+
+
+def ts(value: Any) -> str:
+    return f"{value.timestamp():.6f}" if value is not None else ""
+
+
+def _ttl(value: int | None) -> str:
+    return KEEP_FOREVER if value is None else str(int(value))
+
+
+def job_argv(job: jobs.Job) -> list[str]:
+    """A job in ``insert_job``'s layout: id, run_at, created_at, priority, task, n, n field pairs."""
+    pairs: list[str] = [
+        "args", json.dumps(job.args, separators=(",", ":")),
+        "max_attempts", str(job.max_attempts),
+        "result_ttl", _ttl(job.result_ttl),
+        "failure_ttl", _ttl(job.failure_ttl),
+    ]
+    if job.meta:
+        pairs += ["meta", json.dumps(job.meta, separators=(",", ":"))]
+    if job.depends_on:
+        pairs += ["depends_on", json.dumps(list(job.depends_on))]
+    if job.timeout is not None:
+        pairs += ["timeout", repr(float(job.timeout))]
+    if job.parent_id is not None:
+        pairs += ["parent_id", job.parent_id]
+    return [job.id, ts(job.run_at), ts(job.created_at), str(job.priority), job.task, str(len(pairs) // 2), *pairs]
+
+
+def pairs_to_dict(flat: list[Any]) -> dict[str, str]:
+    it = iter(flat)
+    return dict(zip(it, it))
+
+
+def _time(value: str | None) -> Any:
+    return jobs.from_timestamp(float(value)) if value else None
+
+
+def _opt_ttl(value: str | None, default: int | None) -> int | None:
+    if value is None:
+        return default
+    return None if value == KEEP_FOREVER else int(value)
+
+
+def job_from_hash(h: Mapping[str, str]) -> jobs.Job:
+    """Rebuild a job from its hash (fields absent from the hash are null)."""
+    try:
+        error = h.get("error")
+        result = h.get("result")
+        return jobs.Job(
+            id=h["id"],
+            task=h["task"],
+            queue=h["queue"],
+            args=json.loads(h["args"]) if "args" in h else {},
+            priority=int(h.get("priority", jobs.DEFAULT_PRIORITY)),
+            status=jobs.JobStatus(h["status"]),
+            attempts=int(h.get("attempts", 0)),
+            max_attempts=int(h.get("max_attempts", jobs.DEFAULT_MAX_ATTEMPTS)),
+            timeout=float(h["timeout"]) if "timeout" in h else None,
+            run_at=_time(h.get("run_at")),
+            created_at=_time(h.get("created_at")),
+            started_at=_time(h.get("started_at")),
+            finished_at=_time(h.get("finished_at")),
+            updated_at=_time(h.get("updated_at")),
+            worker_id=h.get("worker_id"),
+            hostname=h.get("hostname"),
+            progress=float(h.get("progress") or 0.0),
+            status_message=h.get("status_message"),
+            result=json.loads(result) if result is not None else None,
+            error=jobs.JobError.from_dict(json.loads(error)) if error else None,
+            result_ttl=_opt_ttl(h.get("result_ttl"), jobs.DEFAULT_RESULT_TTL),
+            failure_ttl=_opt_ttl(h.get("failure_ttl"), jobs.DEFAULT_FAILURE_TTL),
+            meta=json.loads(h["meta"]) if "meta" in h else {},
+            parent_id=h.get("parent_id"),
+            depends_on=tuple(json.loads(h["depends_on"])) if "depends_on" in h else (),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise errors.BackendError(f"job hash {h.get('id')!r} is not a quantq record: {exc!r}") from None
+
+
+def result_json(value: Any) -> str:
+    try:
+        return envelope.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise errors.BackendError(f"the job's result is not JSON data: {exc}") from None
+
+
+def error_json(error: jobs.JobError) -> str:
+    return json.dumps(error.to_dict(), separators=(",", ":"))
