@@ -97,14 +97,15 @@ class App:
     def submit_many(self, submissions: list[dict[str, Any]]) -> list[JobHandle]:
         """Validate every submission first, then store them all in one call."""
         built = []
+        now = self.backend.now()
         for submission in submissions:
-            name = submission.get("task")
-            defaults = None
-            if isinstance(name, str) and name in self.registry:
-                known = self.registry.get(name)
-                known.validate_args(submission.get("args") or {})
-                defaults = known.options.as_envelope_defaults()
-            built.append(envelope.parse_submission(submission, now=self.backend.now(), defaults=defaults))
+            name = submission.get("task") if isinstance(submission, dict) else None
+            known = self.registry.get(name) if isinstance(name, str) and name in self.registry else None
+            defaults = known.options.as_envelope_defaults() if known else None
+            job = envelope.parse_submission(submission, now=now, defaults=defaults)
+            if known is not None:
+                known.validate_args(job.args)  # refuse now what the worker would refuse later
+            built.append(job)
         stored = self.backend.enqueue(built)
         if self.immediate:
             from quantq.worker.inline import run_pending

@@ -23,3 +23,10 @@ def backend(backend_url: str) -> Iterator[Backend]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(params=backend_factories.SHARED)
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A backend whose state several processes share (for tests that drive the real CLI)."""
+    factory = backend_factories.FACTORIES[request.param]
+    yield from factory(tmp_path)

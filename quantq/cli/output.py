@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from quantq import envelope, jobs
@@ -22,7 +23,7 @@ def print_json(data: Any) -> None:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
 
 
 def ago(moment: datetime | None) -> str:
