@@ -23,8 +23,11 @@ _Amount = Annotated[float, pydantic.Field(ge=0, le=1e12, allow_inf_nan=False)]
 _Count = Annotated[int, pydantic.Field(ge=1, le=1_000_000)]
 
 
-class NothingToProcess(errors.QuantqError):
-    """The store holds no tick prints, so there is no symbol to analyse."""
+class NothingToProcess(errors.InvalidArguments):
+    """``symbols`` was empty and the store holds no tick prints: a job-level failure, never retried."""
+
+    def __init__(self) -> None:
+        super().__init__(TASK_NAME, [("symbols", "null or empty, and no symbol in the store has tick prints")])
 
 
 class TickSource:
