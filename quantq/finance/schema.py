@@ -41,7 +41,7 @@ TICK_SCHEMA = pa.schema(
 )
 
 _BAR_SIZE_RE = re.compile(r"^([1-9][0-9]{0,3})(s|m|h|d|w|mo)$")
-_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._^=\-]{0,31}$")
+_SYMBOL_RE = re.compile(r"^\^?[A-Z0-9][A-Z0-9._=\-]{0,31}$")
 _NS_PER_DAY = 86_400 * 1_000_000_000
 MAX_REPORTED_ROWS = 20  # rows named in an exception message; reports keep more
 
@@ -65,7 +65,7 @@ def check_symbol(symbol: str) -> str:
     sym = symbol.strip().upper()
     if not _SYMBOL_RE.match(sym):
         raise ValueError(
-            f"invalid symbol {symbol!r}: use 1-32 characters A-Z 0-9 . _ ^ = - starting with a letter or digit"
+            f"invalid symbol {symbol!r}: use 1-32 characters A-Z 0-9 . _ = - starting with a letter or digit (or ^ for an index)"
         )
     return sym
 

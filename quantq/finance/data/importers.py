@@ -160,14 +160,15 @@ def _csv_chunks(path: str, opts: ImportOptions, bad_rows: list[tuple[int, str]])
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         head = fh.read(1 << 20)
-    est_rows = max(1.0, size / max(1.0, len(head) / max(1, head.count(b"\n"))))
+    line_bytes = max(8.0, len(head) / max(1, head.count(b"\n")))
+    est_rows = max(1.0, size / line_bytes)
 
     def on_invalid(row: Any) -> str:
         line = int(row.number) if row.number is not None else 0
         bad_rows.append((line - 1, f"expected {row.expected_columns} fields, got {row.actual_columns}"))
         return "skip"
 
-    read = pacsv.ReadOptions(use_threads=False, block_size=max(1 << 16, min(64 << 20, opts.chunk_rows * 64)))
+    read = pacsv.ReadOptions(use_threads=False, block_size=int(max(1024, min(64 << 20, opts.chunk_rows * line_bytes))))
     conv = pacsv.ConvertOptions(
         column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=True
     )
@@ -419,9 +420,10 @@ class _Importer:
         for name in df.columns:
             if name == tcol_name:
                 continue
-            sym = check_symbol(name) if re.match(r"^[A-Za-z0-9][A-Za-z0-9._^=\-]{0,31}$", name.strip()) else None
-            if sym is None:
-                raise ImportError_(f"column {name!r} is not a valid symbol name")
+            try:
+                sym = check_symbol(name)
+            except ValueError:
+                raise ImportError_(f"column {name!r} is not a valid symbol name") from None
             if sym in self.excluded:
                 continue
             vals, p = _parse_numbers(df[name], sym)

@@ -1,0 +1,1 @@
+"""Finance-layer tests."""

@@ -1,0 +1,1 @@
+"""Market-data store, importers, providers, synthetic generator and the data CLI."""
