@@ -190,14 +190,11 @@ class IndicatorSpec(pydantic.BaseModel):
     name: str
     params: dict[str, int | float]
     label: str
+    lookback: int  #: TA-Lib's warm-up for these parameters, computed once by make_spec
 
     @property
     def definition(self) -> IndicatorDef:
         return REGISTRY[self.name]
-
-    @property
-    def lookback(self) -> int:
-        return self.definition.lookback(self.params)
 
 
 def make_spec(name: str, params: Mapping[str, Any] | None = None, label: str | None = None) -> IndicatorSpec:
@@ -209,7 +206,8 @@ def make_spec(name: str, params: Mapping[str, Any] | None = None, label: str | N
         valid = ", ".join(f"{k}={_fmt(v)}" for k, v in defn.params) or "none"
         raise IndicatorError(f"{defn.name}: unknown parameter(s) {', '.join(unknown)}; valid parameters (defaults): {valid}")
     full = {p: _coerce_param(defn, p, given[p]) if p in given else d for p, d in defn.params}
-    if defn.lookback(full) < 0:  # TA-Lib's own range check (TA_BAD_PARAM)
+    lookback = defn.lookback(full)
+    if lookback < 0:  # TA-Lib's own range check (TA_BAD_PARAM)
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in full.items())
         defaults = ", ".join(f"{k}={_fmt(v)}" for k, v in defn.params)
         raise IndicatorError(f"{defn.name}: TA-Lib rejects parameters {shown} (out of range); defaults are {defaults}")
@@ -219,7 +217,7 @@ def make_spec(name: str, params: Mapping[str, Any] | None = None, label: str | N
         values = list(full.values())
         changed = [i for i, (p, d) in enumerate(defn.params) if full[p] != d]
         label = defn.name + "".join("_" + _fmt(v) for v in values[: changed[-1] + 1]) if changed else defn.name
-    return IndicatorSpec(name=defn.name, params=full, label=label)
+    return IndicatorSpec(name=defn.name, params=full, label=label, lookback=lookback)
 
 
 def parse_spec(item: str | Mapping[str, Any]) -> IndicatorSpec:
