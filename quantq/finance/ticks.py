@@ -18,6 +18,7 @@ import numbers
 import re
 from decimal import Decimal
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -445,6 +446,17 @@ def _rank(codes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return present[order], tot[order]
 
 
+class _Rows:
+    """Compacted columns of a subset of prints (time order), so every window is a slice (a view)."""
+
+    def __init__(self, sym: _Symbol, pos: np.ndarray) -> None:
+        self.pos = pos  # positions in the symbol's prints
+        self.codes = sym.codes[pos]
+        self.w5 = sym.w5[pos]
+        self.p = sym.p[pos]
+        self.s = sym.s[pos]
+
+
 class _Symbol:
     """Per-symbol arrays shared by every window (built once)."""
 
@@ -453,7 +465,9 @@ class _Symbol:
         self.s = prints.size_micros
         self.ts = prints.ts_ns
         n = self.ts.shape[0]
-        self.uniq, self.codes = np.unique(self.p, return_inverse=True)
+        # one code per exact price (hash-based: no sort needed, codes in order of first appearance)
+        codes, uniq = pd.factorize(self.p)
+        self.codes, self.uniq = np.asarray(codes, dtype=np.int64), np.asarray(uniq, dtype=np.int64)
         dark_set = set(config.dark_venues)
         dark_lut = np.array([normalise_venue(v) in dark_set for v in prints.venue_names], dtype=bool)
         dark = dark_lut[prints.venue_codes]
@@ -461,15 +475,20 @@ class _Symbol:
         hundred = 100 * MICRO
         dark_w = np.where((s == hundred) | (s == 2 * hundred), 5, np.where((s >= 3 * hundred) & (s % hundred == 0), 2, 1))
         self.w5 = np.where(dark, dark_w, 5).astype(np.int64)  # GRPAN weights in fifths
-        self.kept_pos = np.flatnonzero(s >= config.micros["min_lot"])
+        kept = s >= config.micros["min_lot"]
         # session of each print: the last open at or before it, if the print is not after its close
         op, cl = sessions.opens_ns, sessions.closes_ns
         idx = np.searchsorted(op, self.ts, side="right") - 1
         in_sess = (idx >= 0) & (self.ts <= cl[np.clip(idx, 0, None)]) if op.shape[0] else np.zeros(n, dtype=bool)
-        self.sess_pos = np.flatnonzero(in_sess)
-        self.sess_idx = idx
-        self.kept_sess_pos = np.flatnonzero(in_sess & (s >= config.micros["min_lot"]))
-        self.anchor = int(idx[self.sess_pos[-1]]) if self.sess_pos.shape[0] else None
+        self.kept = _Rows(self, np.flatnonzero(kept))
+        sess_pos = np.flatnonzero(in_sess)
+        self.anchor = int(idx[sess_pos[-1]]) if sess_pos.shape[0] else None
+        if self.anchor is not None:
+            self.kept_sess = _Rows(self, np.flatnonzero(kept & in_sess))
+            self.sess_pos = sess_pos
+            self.sess_s = s[sess_pos]
+            sf = self.sess_s / MICRO
+            self.sess_sf, self.sess_psf = sf, (self.p[sess_pos] / MICRO) * sf
 
     def session_range(self, sessions: SessionTable, n_sessions: int) -> tuple[int, int, tuple[str, ...]] | None:
         """(first print index, end index, session dates) of the N-session window, None without anchor."""
@@ -483,22 +502,23 @@ class _Symbol:
         return lo, hi, sessions.dates[first : self.anchor + 1]
 
 
-def _grpan_window(sym: _Symbol, pos: np.ndarray, last_micros: int, config: DeeperAnalysisConfig,
+def _grpan_window(sym: _Symbol, rows: _Rows, sl: slice, last_micros: int, config: DeeperAnalysisConfig,
                   reason_if_empty: str, sessions: tuple[str, ...] | None) -> tuple[GrpanWindow, int | None]:
-    if pos.shape[0] == 0:
+    codes = rows.codes[sl]
+    n = int(codes.shape[0])
+    if n == 0:
         return GrpanWindow(None, None, 0, 0.0, None, None, (), reason_if_empty, sessions), None
-    codes = sym.codes[pos]
-    ranked, totals = _rank(codes, sym.w5[pos])
+    ranked, totals = _rank(codes, rows.w5[sl])
     g = int(sym.uniq[ranked[0]])
-    prices = sym.p[pos]
-    band = config.micros["band"]
-    near = int(np.count_nonzero(np.abs(prices - g) <= band))
-    top = tuple(PriceWeight(int(sym.uniq[c]) / MICRO, int(t) / 5) for c, t in zip(ranked[: config.top_n], totals[: config.top_n]))
+    near = int(np.count_nonzero(np.abs(rows.p[sl] - g) <= config.micros["band"]))
+    top = tuple(
+        PriceWeight(int(sym.uniq[c]) / MICRO, int(w) / 5) for c, w in zip(ranked[: config.top_n], totals[: config.top_n])
+    )
     window = GrpanWindow(
         grpan_price=g / MICRO,
-        concentration_percent=100.0 * near / pos.shape[0],
-        print_count=int(pos.shape[0]),
-        volume=int(sym.s[pos].sum()) / MICRO,
+        concentration_percent=100.0 * near / n,
+        print_count=n,
+        volume=int(rows.s[sl].sum()) / MICRO,
         deviation_vs_last=(last_micros - g) / MICRO,
         deviation_vs_prev_window=None,
         top_prices=top,
@@ -511,27 +531,28 @@ def _grpan_window(sym: _Symbol, pos: np.ndarray, last_micros: int, config: Deepe
 def _grpan(sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig,
            last_micros: int) -> tuple[dict[str, GrpanWindow], dict[str, int | None]]:
     t_last = int(sym.ts[-1])
-    kept = sym.kept_pos
+    kept = sym.kept
+    n_kept = int(kept.pos.shape[0])
     windows: dict[str, GrpanWindow] = {}
     values: dict[str, int | None] = {}
     for name in GRPAN_WINDOWS:
         sess: tuple[str, ...] | None = None
         reason = "NO_KEPT_PRINTS"
+        rows = kept
         if name == "latest":
-            pos = kept[-config.latest_prints :]
+            sl = slice(max(0, n_kept - config.latest_prints), n_kept)
         elif name in TIME_WINDOWS:
             lo = int(np.searchsorted(sym.ts, t_last - TIME_WINDOWS[name] * _NS, side="left"))
-            pos = kept[np.searchsorted(kept, lo) :]
+            sl = slice(int(np.searchsorted(kept.pos, lo)), n_kept)
         else:
             rng = sym.session_range(sessions, GRPAN_SESSION_WINDOWS[name])
             if rng is None:
-                pos, sess, reason = kept[:0], (), "NO_SESSION"
+                sl, sess, reason = slice(0, 0), (), "NO_SESSION"
             else:
                 lo, hi, sess = rng
-                ks = sym.kept_sess_pos
-                pos = ks[np.searchsorted(ks, lo) : np.searchsorted(ks, hi)]
-        window, g = _grpan_window(sym, pos, last_micros, config, reason, sess)
-        windows[name], values[name] = window, g
+                rows = sym.kept_sess
+                sl = slice(int(np.searchsorted(rows.pos, lo)), int(np.searchsorted(rows.pos, hi)))
+        windows[name], values[name] = _grpan_window(sym, rows, sl, last_micros, config, reason, sess)
     # deviation against the nearest earlier window (in the fixed order) that has a value
     prev: int | None = None
     for name in GRPAN_WINDOWS:
@@ -561,17 +582,22 @@ def _rwvap(sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig, a
             out[name] = RwvapWindow(None, "INSUFFICIENT_DATA", 0, 0, 0, 0.0, 0.0, 0.0, threshold, None, ())
             continue
         lo, hi, dates = rng
-        sp = sym.sess_pos
-        pos = sp[np.searchsorted(sp, lo) : np.searchsorted(sp, hi)]
-        sizes = sym.s[pos]
-        extreme = sizes > thr_micros if thr_micros is not None else np.zeros(sizes.shape[0], dtype=bool)
-        used = ~extreme
-        n_used = int(np.count_nonzero(used))
-        total_v, excl_v = int(sizes.sum()), int(sizes[extreme].sum())
+        sl = slice(int(np.searchsorted(sym.sess_pos, lo)), int(np.searchsorted(sym.sess_pos, hi)))
+        sizes, sf, psf = sym.sess_s[sl], sym.sess_sf[sl], sym.sess_psf[sl]
+        count = int(sizes.shape[0])
+        total_v = int(sizes.sum())
+        extreme = sizes > thr_micros if thr_micros is not None else None
+        n_excl = int(np.count_nonzero(extreme)) if extreme is not None else 0
+        if n_excl:
+            used = ~extreme  # type: ignore[operator]
+            excl_v = int(sizes[extreme].sum())
+            sf, psf = sf[used], psf[used]
+        else:
+            excl_v = 0
+        n_used = count - n_excl
         if n_used >= config.rwvap_min_prints:
             status = "OK"
-            u_sizes = sizes[used] / MICRO
-            value = float(np.dot(sym.p[pos][used] / MICRO, u_sizes) / u_sizes.sum())
+            value: float | None = float(psf.sum() / sf.sum())
             deviation = last_price - value
         else:
             status = "COLLECTING" if n_used else "INSUFFICIENT_DATA"
@@ -579,9 +605,9 @@ def _rwvap(sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig, a
         out[name] = RwvapWindow(
             rwvap=value,
             status=status,
-            print_count=int(pos.shape[0]),
+            print_count=count,
             effective_print_count=n_used,
-            excluded_print_count=int(pos.shape[0]) - n_used,
+            excluded_print_count=n_excl,
             total_volume=total_v / MICRO,
             effective_volume=(total_v - excl_v) / MICRO,
             excluded_volume=excl_v / MICRO,
@@ -637,8 +663,13 @@ def _srpan(prints: TickPrints, config: DeeperAnalysisConfig) -> Srpan:
 
 
 def exchange_time(ts_ns: int) -> str:
-    """ISO 8601 in America/New_York with its offset."""
-    return pd.Timestamp(int(ts_ns), tz="UTC").tz_convert(EXCHANGE_TZ).isoformat()
+    """ISO 8601 in America/New_York with its offset (nanoseconds shown only when present)."""
+    ts_ns = int(ts_ns)
+    if ts_ns % 1000:
+        return pd.Timestamp(ts_ns, tz="UTC").tz_convert(EXCHANGE_TZ).isoformat()
+    seconds, micros = divmod(ts_ns // 1000, 1_000_000)
+    local = _dt.datetime.fromtimestamp(seconds, tz=ZoneInfo(EXCHANGE_TZ)).replace(microsecond=micros)
+    return local.isoformat()
 
 
 def analyze(

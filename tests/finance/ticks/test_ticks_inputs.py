@@ -142,3 +142,11 @@ def test_result_is_deterministic_strict_json_and_inputs_are_untouched() -> None:
         "status", "print_count", "total_weight", "g1", "c1", "g2", "c2", "spread", "direction",
         "balance_score", "total_score", "spread_score", "score",
     }
+
+
+def test_exchange_time_keeps_sub_second_precision() -> None:
+    base = pd.Timestamp("2024-11-04T14:30:00Z").value  # 09:30 EST
+    assert ticks.exchange_time(base) == "2024-11-04T09:30:00-05:00"
+    assert ticks.exchange_time(base + 123_456_000) == "2024-11-04T09:30:00.123456-05:00"
+    assert ticks.exchange_time(base + 123_456_789) == "2024-11-04T09:30:00.123456789-05:00"
+    assert ticks.exchange_time(pd.Timestamp("2024-07-04T12:00:00Z").value) == "2024-07-04T08:00:00-04:00"
