@@ -533,3 +533,39 @@ class SQLBackend(base.Backend):
 
     def ping(self) -> None:
         self._read("now")
+
+
+# ---- URL options -----------------------------------------------------------------------------
+
+
+def split_options(url: str, known: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """Take quantq's own options (``known``: name -> default) out of a URL's query; the rest
+    of the URL goes to the driver unchanged."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    ours = dict(known)
+    theirs = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in known:
+            ours[key] = value
+        else:
+            theirs.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(theirs))), ours
+
+
+def number_option(options: Mapping[str, str], name: str, *, low: float, high: float) -> float:
+    try:
+        value = float(options[name])
+    except ValueError:
+        raise errors.ConfigError(f"URL option {name} must be a number, got {options[name]!r}") from None
+    if not low <= value <= high:
+        raise errors.ConfigError(f"URL option {name} must be between {low:g} and {high:g}, got {value:g}")
+    return value
+
+
+def migrate_option(options: Mapping[str, str]) -> bool:
+    value = options["migrate"].lower()
+    if value not in ("auto", "never"):
+        raise errors.ConfigError(f"URL option migrate must be 'auto' or 'never', got {value!r}")
+    return value == "auto"

@@ -1,0 +1,325 @@
+"""MySQL 8 / MariaDB 10.6+ backend: ``mysql://user:pass@host:3306/db?prefix=quantq_``.
+
+The shared SQL core over PyMySQL and a small connection pool.  Claims select with
+``FOR UPDATE SKIP LOCKED`` and mark the rows in the same transaction, so workers never
+block each other or take a job twice.  Every time is the server's ``UTC_TIMESTAMP(6)``
+(columns are ``DATETIME(6)`` in UTC).  MySQL has no LISTEN/NOTIFY: idle workers poll
+with a short adaptive interval (``poll_min`` after work, doubling to ``poll_max`` while
+idle), and producers on the same host wake them at once with a datagram.
+
+URL options: ``prefix`` (table prefix, default ``quantq_``), ``pool_max``, ``retry_for``
+(seconds of reconnect attempts before ``BackendUnavailable``), ``poll_min`` / ``poll_max``
+(seconds), ``migrate`` (``auto`` / ``never``), ``charset``, ``connect_timeout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import CLIENT
+
+from quantq import errors
+from quantq.backends import _sql, _wakeup, migrations, redact
+
+T = TypeVar("T")
+DIALECT = "mysql"
+OPTIONS = {
+    "prefix": "quantq_", "pool_max": "10", "retry_for": "5", "poll_min": "0.01", "poll_max": "0.2",
+    "migrate": "auto", "charset": "utf8mb4", "connect_timeout": "5",
+}
+_EMPTY = ("",)  # "IN ()" is a syntax error; no id, queue or status is the empty string
+_TRANSIENT = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
+
+
+def table_names(prefix: str) -> dict[str, str]:
+    return {
+        "p": prefix, "jobs": f"`{prefix}jobs`", "queues": f"`{prefix}queues`", "workers": f"`{prefix}workers`",
+        "migrations": f"`{prefix}migrations`",
+    }
+
+
+class PoolTimeout(Exception):
+    pass
+
+
+class _Pool:
+    """At most ``size`` connections, reused last-in first-out.  A connection that saw an
+    error is closed, not reused, so a server restart costs one failed attempt per connection."""
+
+    def __init__(self, connect: Callable[[], pymysql.connections.Connection], size: int) -> None:
+        self._connect = connect
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[pymysql.connections.Connection] = []
+        self._lock = threading.Lock()
+        self.live: set[pymysql.connections.Connection] = set()
+
+    def acquire(self, timeout: float) -> pymysql.connections.Connection:
+        if not self._slots.acquire(timeout=timeout):
+            raise PoolTimeout(f"no free connection within {timeout:g}s")
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._connect()
+                with self._lock:
+                    self.live.add(conn)
+            return conn
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def release(self, conn: pymysql.connections.Connection, healthy: bool) -> None:
+        if healthy:
+            with self._lock:
+                self._idle.append(conn)
+        else:
+            self._discard(conn)
+        self._slots.release()
+
+    def _discard(self, conn: pymysql.connections.Connection) -> None:
+        with self._lock:
+            self.live.discard(conn)
+        try:
+            conn.close()
+        except Exception:  # already broken: nothing to do
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._idle = list(self.live), []
+            self.live.clear()
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+
+class MySQLBackend(_sql.SQLBackend):
+    def __init__(self, url: str, *, auto_migrate: bool | None = None) -> None:
+        self.url = url
+        if not url.lower().startswith("mysql://"):
+            raise errors.ConfigError(f"a MySQL URL looks like mysql://user:pass@host:3306/database, got {redact(url)!r}")
+        rest, options = _sql.split_options(url, OPTIONS)
+        parts = urlsplit(rest)
+        if parts.query:
+            raise errors.ConfigError(f"unknown MySQL URL option(s) {parts.query!r}; known: {', '.join(OPTIONS)}")
+        self.database = unquote(parts.path.lstrip("/"))
+        if not self.database:
+            raise errors.ConfigError(f"the MySQL URL names no database: {redact(url)!r}")
+        self.prefix = _sql.check_identifier(options["prefix"], "prefix")
+        pool_max = int(_sql.number_option(options, "pool_max", low=1, high=1000))
+        self._retry_for = _sql.number_option(options, "retry_for", low=0, high=3600)
+        self._poll_min = _sql.number_option(options, "poll_min", low=0.001, high=60)
+        self._poll_max = _sql.number_option(options, "poll_max", low=self._poll_min, high=60)
+        self._interval = self._poll_min
+        auto = _sql.migrate_option(options) if auto_migrate is None else auto_migrate
+        self._connect_args = {
+            "host": parts.hostname or "127.0.0.1", "port": parts.port or 3306, "user": unquote(parts.username or "root"),
+            "password": unquote(parts.password or ""), "database": self.database, "charset": options["charset"],
+            "connect_timeout": _sql.number_option(options, "connect_timeout", low=0.1, high=600),
+            "autocommit": True, "cursorclass": pymysql.cursors.DictCursor, "client_flag": CLIENT.FOUND_ROWS,
+            "init_command": "SET time_zone = '+00:00'",
+        }
+        self.names = table_names(self.prefix)
+        self.Q = _sql.load_queries(DIALECT, tuple(sorted(self.names.items())))
+        self._pool = _Pool(self._connect, pool_max)
+        key = f"{self._connect_args['host']}:{self._connect_args['port']}/{self.database}/{self.prefix}"
+        self._wake = _wakeup.Wakeup(f"mysql:{key}")
+        self._lock_name = "quantq-" + hashlib.sha1(key.encode()).hexdigest()[:32]
+        self._closed = False
+        try:
+            if auto:
+                self._migrate(automatic=True)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- connections and transactions ------------------------------------------------------
+
+    def _connect(self) -> pymysql.connections.Connection:
+        conn = pymysql.connect(**self._connect_args)
+        with conn.cursor() as cur:
+            # READ COMMITTED keeps InnoDB's gap locks out of the claim's way
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        return conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[pymysql.connections.Connection]:
+        """A pooled connection, retried with back-off while the server cannot be reached."""
+        if self._closed:
+            raise errors.BackendError("this MySQL backend is closed")
+        deadline = time.monotonic() + self._retry_for
+        delay = 0.05
+        while True:
+            try:
+                conn = self._pool.acquire(timeout=max(0.5, min(self._retry_for, 5.0)))
+            except pymysql.err.Error as exc:
+                if not isinstance(exc, _TRANSIENT):
+                    raise errors.BackendError(f"MySQL error: {exc}") from exc
+                if time.monotonic() + delay > deadline:
+                    raise errors.BackendUnavailable(f"MySQL at {redact(self.url)} is unavailable: {exc}") from exc
+            except (PoolTimeout, OSError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise errors.BackendUnavailable(f"MySQL at {redact(self.url)} is unavailable: {exc}") from exc
+            else:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        try:
+            yield conn
+        except BaseException:
+            self._pool.release(conn, healthy=False)  # rolled back by closing; never reused mid-transaction
+            raise
+        self._pool.release(conn, healthy=True)
+
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True) -> T:
+        deadline = time.monotonic() + self._retry_for
+        delay = 0.05
+        while True:
+            try:
+                with self._connection() as conn:
+                    cur = conn.cursor()
+                    if not write:
+                        return fn(cur)
+                    conn.begin()
+                    out = fn(cur)
+                    conn.commit()
+                    return out
+            except _TRANSIENT as exc:
+                # Connection lost, server restarting, deadlock or lock wait timeout: try again.
+                if time.monotonic() + delay > deadline:
+                    raise errors.BackendUnavailable(f"MySQL at {redact(self.url)} is unavailable: {exc}") from exc
+            except pymysql.err.Error as exc:
+                raise errors.BackendError(f"MySQL error: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _run(self, cur: pymysql.cursors.DictCursor, name: str, params: Mapping[str, Any]) -> tuple[list[Any], int]:
+        count = cur.execute(self.Q[name], params)
+        rows = list(cur.fetchall()) if cur.description is not None else []
+        return rows, count
+
+    def _array(self, values: Iterable[str]) -> tuple[str, ...]:
+        return tuple(values) or _EMPTY
+
+    def _time(self, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def _woke(self) -> None:
+        self._wake.notify()
+
+    def _insert_jobs(self, cur: pymysql.cursors.DictCursor, rows: list[dict[str, Any]]) -> None:
+        cur.executemany(self.Q["insert_job"], rows)  # one multi-row INSERT
+
+    def _update_returning(self, cur: Any, name: str, params: Mapping[str, Any]) -> list[Any]:
+        if name == "retry":
+            return self._retry_rows(cur, params["id"])
+        if not self._count(cur, name, params):
+            return []
+        return self._rows(cur, "get_job", {"id": params["id"]})
+
+    def _retry_rows(self, cur: Any, job_id: str) -> list[Any]:
+        rows = self._rows(cur, "retry_pick", {"id": job_id})
+        if not rows:
+            return []
+        old = rows[0]
+        self._count(cur, "retry_delete", {"seq": old["seq"]})
+        self._count(cur, "retry_insert", dict(old))
+        return self._rows(cur, "get_job", {"id": job_id})
+
+    def _claim_rows(self, cur: Any, params: dict[str, Any]) -> list[Any]:
+        # Paused queues are read apart: a subquery inside a locking SELECT would lock (or skip!) them.
+        paused = {r["name"] for r in self._rows(cur, "paused_queues", {})}
+        queues = tuple(q for q in params["queue_list"] if q not in paused)
+        if not queues:
+            return []
+        picked = self._rows(cur, "claim_pick", {**params, "queues": queues})
+        if not picked:
+            return []
+        seqs = tuple(r["seq"] for r in picked)
+        self._count(cur, "claim_mark", {**params, "seqs": seqs})
+        return self._rows(cur, "get_jobs_by_seq", {"seqs": seqs})
+
+    def connection_ids(self) -> list[int]:
+        """Server thread ids of this backend's open connections (for operators and tests)."""
+        return [conn.thread_id() for conn in list(self._pool.live)]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+        self._wake.close()
+
+    # ---- migrations ------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply every pending migration (``quantq migrate``); returns their names."""
+        return self._migrate(automatic=False)
+
+    def _applied(self, cur: Any) -> set[int] | None:
+        cur.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+            (f"{self.prefix}migrations",),
+        )
+        if not cur.fetchall():
+            return None
+        cur.execute(f"SELECT version FROM {self.names['migrations']}")
+        return {r["version"] for r in cur.fetchall()}
+
+    def _migrate(self, *, automatic: bool) -> list[str]:
+        where = f"MySQL database {self.database!r} (prefix {self.prefix!r})"
+        applied = self._tx(self._applied, write=False)
+        if applied is not None and not migrations.pending(DIALECT, applied, automatic=automatic, where=where):
+            return []
+        # MySQL commits every DDL statement, so a named lock (not a transaction) keeps two
+        # processes from migrating at once; the scripts use IF NOT EXISTS to be repeatable.
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT GET_LOCK(%s, 60) AS got", (self._lock_name,))
+            if not cur.fetchone()["got"]:
+                raise errors.BackendError(f"{where}: another process holds the migration lock")
+            try:
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.names['migrations']} (version INT NOT NULL PRIMARY KEY, "
+                    "name VARCHAR(200) NOT NULL, applied_at DATETIME(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6))) "
+                    "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+                )
+                todo = migrations.pending(DIALECT, self._applied(cur) or set(), automatic=automatic, where=where)
+                for migration in todo:
+                    for statement in _sql.split_statements(_sql.render(migration.text, self.names)):
+                        cur.execute(statement)
+                    cur.execute(
+                        f"INSERT INTO {self.names['migrations']} (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+            finally:
+                cur.execute("SELECT RELEASE_LOCK(%s)", (self._lock_name,))
+        return [m.name for m in todo]
+
+    # ---- wake-ups --------------------------------------------------------------------------
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Poll, sleeping ``poll_min`` doubling to ``poll_max`` while idle; a same-host
+        producer's datagram cuts the sleep short."""
+        self._wake.listen()
+        deadline = time.monotonic() + max(0.0, timeout)
+        names = self._array(queues)
+        while True:
+            if self._read("has_work", {"queues": names}):
+                self._interval = self._poll_min
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.wait(min(self._interval, remaining))
+            self._interval = min(self._interval * 2, self._poll_max)

@@ -1,0 +1,195 @@
+"""PostgreSQL backend: ``postgresql://user:pass@host:5432/db?schema=quantq&prefix=quantq_``.
+
+The shared SQL core over a psycopg 3 connection pool.  Claims are one
+``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``, so any number of workers
+claim side by side without blocking each other or taking a job twice.  Every time
+that decides something (leases, due dates, TTLs) is the server's ``now()``.  Idle
+workers sleep in ``LISTEN`` on a dedicated connection and producers ``NOTIFY`` in the
+same transaction as their write.  A lost connection is retried with back-off; past
+``retry_for`` seconds the operation raises ``BackendUnavailable``.
+
+URL options (everything else goes to libpq): ``schema`` (default ``public``),
+``prefix`` (table prefix, default ``quantq_``), ``pool_min`` / ``pool_max``,
+``retry_for`` (seconds), ``migrate`` (``auto``: apply safe migrations on first use;
+``never``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.string import TextLoader
+
+from quantq import errors
+from quantq.backends import _sql, migrations, redact
+
+T = TypeVar("T")
+DIALECT = "postgresql"
+OPTIONS = {"schema": "public", "prefix": "quantq_", "pool_min": "1", "pool_max": "10", "retry_for": "5", "migrate": "auto"}
+
+
+def table_names(schema: str, prefix: str) -> dict[str, str]:
+    return {
+        "schema": schema, "p": prefix, "jobs": f"{schema}.{prefix}jobs", "queues": f"{schema}.{prefix}queues",
+        "workers": f"{schema}.{prefix}workers", "migrations": f"{schema}.{prefix}migrations",
+    }
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # JSON arrives as text, so every dialect decodes it in one place (_sql.job_from_row)
+    conn.adapters.register_loader("jsonb", TextLoader)
+    conn.adapters.register_loader("json", TextLoader)
+
+
+class PostgresBackend(_sql.SQLBackend):
+    def __init__(self, url: str, *, auto_migrate: bool | None = None) -> None:
+        self.url = url
+        self._conninfo, options = _sql.split_options(url, OPTIONS)
+        self.schema = _sql.check_identifier(options["schema"], "schema")
+        self.prefix = _sql.check_identifier(options["prefix"], "prefix")
+        pool_min = int(_sql.number_option(options, "pool_min", low=0, high=100))
+        pool_max = int(_sql.number_option(options, "pool_max", low=max(1, pool_min), high=1000))
+        self._retry_for = _sql.number_option(options, "retry_for", low=0, high=3600)
+        auto = _sql.migrate_option(options) if auto_migrate is None else auto_migrate
+        self.names = table_names(self.schema, self.prefix)
+        self.Q = _sql.load_queries(DIALECT, tuple(sorted(self.names.items())))
+        self.channel = f"{self.schema}.{self.prefix}jobs"
+        #: the connections' application_name: tells this backend's sessions apart in pg_stat_activity
+        self.application_name = f"quantq-{os.getpid()}-{os.urandom(3).hex()}"
+        self._kwargs = {
+            "autocommit": True, "row_factory": dict_row, "application_name": self.application_name,
+            "options": "-c TimeZone=UTC", "connect_timeout": 5,
+        }
+        self._pool = psycopg_pool.ConnectionPool(
+            self._conninfo, kwargs=self._kwargs, min_size=pool_min, max_size=pool_max, configure=_configure,
+            open=True, timeout=max(0.5, min(self._retry_for, 5.0)), reconnect_timeout=0, name=self.application_name,
+        )
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listen_lock = threading.Lock()
+        self._closed = False
+        try:
+            if auto:
+                self._migrate(automatic=True)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- connections and transactions ------------------------------------------------------
+
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True) -> T:
+        if self._closed:
+            raise errors.BackendError("this PostgreSQL backend is closed")
+        deadline = time.monotonic() + self._retry_for
+        delay = 0.05
+        while True:
+            try:
+                with self._pool.connection() as conn:
+                    if not write:
+                        return fn(conn.cursor())
+                    with conn.transaction():
+                        return fn(conn.cursor())
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                # Connection lost, server restarting, deadlock or serialization failure: try again.
+                if time.monotonic() + delay > deadline:
+                    raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)} is unavailable: {exc}") from exc
+            except psycopg.Error as exc:
+                raise errors.BackendError(f"PostgreSQL error: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _run(self, cur: psycopg.Cursor[Any], name: str, params: Mapping[str, Any]) -> tuple[list[Any], int]:
+        cur.execute(self.Q[name], params)
+        rows = cur.fetchall() if cur.description is not None else []
+        return rows, cur.rowcount
+
+    def _notify(self, cur: psycopg.Cursor[Any]) -> None:
+        cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._listen_lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+        self._pool.close()
+
+    # ---- migrations ------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply every pending migration (``quantq migrate``); returns their names."""
+        return self._migrate(automatic=False)
+
+    def _applied(self, cur: psycopg.Cursor[Any]) -> set[int] | None:
+        cur.execute("SELECT to_regclass(%s) AS t", (self.names["migrations"],))
+        if cur.fetchone()["t"] is None:
+            return None
+        cur.execute(f"SELECT version FROM {self.names['migrations']}")
+        return {r["version"] for r in cur.fetchall()}
+
+    def _migrate(self, *, automatic: bool) -> list[str]:
+        where = f"PostgreSQL schema {self.schema!r} (prefix {self.prefix!r})"
+        applied = self._tx(self._applied, write=False)
+        if applied is not None and not migrations.pending(DIALECT, applied, automatic=automatic, where=where):
+            return []  # the common case: up to date, no lock taken
+
+        def apply(cur: psycopg.Cursor[Any]) -> list[str]:
+            # DDL is transactional here: all pending migrations land together or not at all
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quantq-migrate:{self.schema}.{self.prefix}",))
+            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.names['migrations']} (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = self._applied(cur) or set()
+            todo = migrations.pending(DIALECT, done, automatic=automatic, where=where)
+            for migration in todo:
+                for statement in _sql.split_statements(_sql.render(migration.text, self.names)):
+                    cur.execute(statement)
+                cur.execute(
+                    f"INSERT INTO {self.names['migrations']} (version, name) VALUES (%s, %s)", (migration.version, migration.name)
+                )
+            return [m.name for m in todo]
+
+        return self._tx(apply)
+
+    # ---- wake-ups --------------------------------------------------------------------------
+
+    def _listen(self) -> psycopg.Connection[Any]:
+        if self._listener is None or self._listener.closed:
+            conn = psycopg.connect(self._conninfo, **self._kwargs)
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            self._listener = conn
+        return self._listener
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """LISTEN first, then look, then sleep until a NOTIFY or the timeout."""
+        with self._listen_lock:
+            try:
+                conn = self._listen()
+                for _ in conn.notifies(timeout=0):  # drop wake-ups that arrived while busy
+                    pass
+            except psycopg.Error:
+                if self._listener is not None:
+                    self._listener.close()
+                    self._listener = None
+                time.sleep(min(timeout, 0.5))
+                raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)}: cannot LISTEN") from None
+            if self._read("has_work", {"queues": list(queues)}):
+                return
+            try:
+                for _ in conn.notifies(timeout=max(0.0, timeout), stop_after=1):
+                    pass
+            except psycopg.Error:
+                conn.close()
+                self._listener = None

@@ -1,0 +1,179 @@
+-- Named queries for the PostgreSQL backend.  Each starts with a "-- name: NAME" line.
+-- Every time comes from the server: now() (transaction start) decides leases and due dates.
+-- {jobs}, {queues}, {workers} are the schema-qualified table names.
+
+-- name: insert_job
+INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
+                    result_ttl, failure_ttl, meta, parent_id, depends_on)
+VALUES (%(id)s, %(task)s, %(queue)s, %(args)s::jsonb, %(priority)s, %(status)s, %(max_attempts)s, %(timeout)s,
+        %(run_at)s, %(result_ttl)s, %(failure_ttl)s, %(meta)s::jsonb, %(parent_id)s, %(depends_on)s::jsonb)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: queue_due_ids
+UPDATE {jobs} SET status = 'queued'
+WHERE id = ANY(%(ids)s) AND status = 'scheduled' AND run_at <= now();
+
+-- name: get_job
+SELECT * FROM {jobs} WHERE id = %(id)s;
+
+-- name: get_jobs
+SELECT * FROM {jobs} WHERE id = ANY(%(ids)s);
+
+-- name: claim
+WITH picked AS (
+    SELECT seq FROM {jobs} j
+    WHERE status = 'queued' AND queue = ANY(%(queues)s)
+      AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = j.queue AND q.paused)
+    ORDER BY priority DESC, seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+UPDATE {jobs} AS j
+SET status = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s, hostname = %(hostname)s,
+    started_at = now(), updated_at = now(), progress = 0, status_message = NULL,
+    lease_token = %(token)s || '.' || j.seq, lease_expires_at = now() + %(lease)s * interval '1 second'
+FROM picked
+WHERE j.seq = picked.seq
+RETURNING j.*;
+
+-- name: renew
+UPDATE {jobs} SET lease_expires_at = now() + %(lease)s * interval '1 second'
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+RETURNING lease_expires_at;
+
+-- name: held_tokens
+SELECT id, lease_token FROM {jobs}
+WHERE id = ANY(%(ids)s) AND status = 'running' AND lease_expires_at > now();
+
+-- name: progress
+UPDATE {jobs} SET progress = %(progress)s, status_message = %(message)s, updated_at = now()
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now();
+
+-- name: complete
+UPDATE {jobs}
+SET status = 'completed', result = %(result)s::jsonb, progress = 100, finished_at = now(), updated_at = now(),
+    lease_token = NULL, lease_expires_at = NULL,
+    expires_at = now() + result_ttl * interval '1 second'
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+RETURNING *;
+
+-- name: fail_final
+UPDATE {jobs}
+SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at = now(),
+    lease_token = NULL, lease_expires_at = NULL,
+    expires_at = now() + failure_ttl * interval '1 second'
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+RETURNING *;
+
+-- name: fail_retry
+UPDATE {jobs}
+SET status = 'scheduled', error = %(error)s::jsonb, run_at = now() + %(retry_in)s * interval '1 second',
+    updated_at = now(), lease_token = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+RETURNING *;
+
+-- name: fail_malformed
+UPDATE {jobs}
+SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at = now(),
+    lease_token = NULL, lease_expires_at = NULL,
+    expires_at = now() + failure_ttl * interval '1 second'
+WHERE seq = %(seq)s;
+
+-- name: release
+UPDATE {jobs}
+SET status = 'queued', attempts = GREATEST(attempts - 1, 0), updated_at = now(), worker_id = NULL, hostname = NULL,
+    lease_token = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running';
+
+-- name: cancel
+UPDATE {jobs}
+SET status = 'cancelled', finished_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL,
+    expires_at = now() + failure_ttl * interval '1 second'
+WHERE id = %(id)s AND status IN ('scheduled', 'queued', 'running')
+RETURNING *;
+
+-- name: retry
+UPDATE {jobs}
+SET status = 'queued', attempts = 0, error = NULL, result = NULL, progress = 0, status_message = NULL,
+    run_at = NULL, started_at = NULL, finished_at = NULL, expires_at = NULL, updated_at = now(),
+    worker_id = NULL, hostname = NULL,
+    seq = nextval(pg_get_serial_sequence('{jobs}', 'seq'))
+WHERE id = %(id)s AND status IN ('failed', 'cancelled')
+RETURNING *;
+
+-- name: promote_due
+UPDATE {jobs} SET status = 'queued', updated_at = now()
+WHERE status = 'scheduled' AND run_at <= now();
+
+-- name: reap_lost
+UPDATE {jobs}
+SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at = now(),
+    lease_token = NULL, lease_expires_at = NULL,
+    expires_at = now() + failure_ttl * interval '1 second'
+WHERE status = 'running' AND lease_expires_at <= now() AND attempts >= max_attempts;
+
+-- name: reap_requeue
+UPDATE {jobs}
+SET status = 'queued', updated_at = now(), lease_token = NULL, lease_expires_at = NULL
+WHERE status = 'running' AND lease_expires_at <= now();
+
+-- name: prune
+DELETE FROM {jobs}
+WHERE seq IN (SELECT seq FROM {jobs} WHERE expires_at <= now() ORDER BY expires_at
+              LIMIT %(batch)s FOR UPDATE SKIP LOCKED);
+
+-- name: purge
+DELETE FROM {jobs}
+WHERE status = ANY(%(statuses)s) AND status <> 'running'
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text);
+
+-- name: set_paused
+INSERT INTO {queues} (name, paused) VALUES (%(queue)s, %(paused)s)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+
+-- name: queue_counts
+SELECT queue, status, COUNT(*) AS n FROM {jobs} GROUP BY queue, status;
+
+-- name: oldest_queued
+SELECT queue, MIN(COALESCE(run_at, created_at)) AS oldest FROM {jobs} WHERE status = 'queued' GROUP BY queue;
+
+-- name: paused_queues
+SELECT name FROM {queues} WHERE paused;
+
+-- name: list_jobs
+SELECT * FROM {jobs}
+WHERE (%(no_status)s OR status = ANY(%(statuses)s))
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+  AND (%(after)s::timestamptz IS NULL OR created_at >= %(after)s::timestamptz)
+  AND (%(before_time)s::timestamptz IS NULL OR created_at < %(before_time)s::timestamptz)
+  AND (%(cursor)s::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM {jobs} WHERE id = %(cursor)s::text))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: has_work
+SELECT 1 FROM {jobs} j
+WHERE status = 'queued' AND queue = ANY(%(queues)s)
+  AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = j.queue AND q.paused)
+LIMIT 1;
+
+-- name: upsert_worker
+INSERT INTO {workers} (id, hostname, pid, queues, concurrency, started_at, heartbeat_at, meta)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(queues)s, %(concurrency)s, now(), now(), %(meta)s)
+ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, queues = excluded.queues,
+    concurrency = excluded.concurrency, heartbeat_at = excluded.heartbeat_at, meta = excluded.meta;
+
+-- name: heartbeat_worker
+UPDATE {workers} SET heartbeat_at = now(), current_jobs = %(current_jobs)s, processed = %(processed)s, failed = %(failed)s
+WHERE id = %(id)s;
+
+-- name: delete_worker
+DELETE FROM {workers} WHERE id = %(id)s;
+
+-- name: list_workers
+SELECT * FROM {workers} ORDER BY id;
+
+-- name: reap_workers
+DELETE FROM {workers} WHERE heartbeat_at < now() - %(max_silence)s * interval '1 second';
+
+-- name: now
+SELECT clock_timestamp() AS now;
