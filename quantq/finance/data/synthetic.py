@@ -66,7 +66,7 @@ def _xnys(start: dt.date, end: dt.date) -> Any:
 def xnys_sessions_between(start: dt.date, end: dt.date) -> Any:
     """XNYS sessions in ``[start, end]`` (a DatetimeIndex of dates), and the calendar that made them."""
     # the calendar starts two weeks early: exchange_calendars rejects range bounds before its first session
-    cal = _xnys(start - dt.timedelta(days=14), end)
+    cal = _xnys(start - dt.timedelta(days=14), end + dt.timedelta(days=14))
     return cal.sessions_in_range(start.isoformat(), end.isoformat()), cal
 
 
@@ -76,10 +76,17 @@ def xnys_sessions(cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray, np.ndar
     first = max(dt.date(1990, 1, 2), cfg.end - dt.timedelta(days=span_days))
     sessions, cal = xnys_sessions_between(first, cfg.end)
     sessions = sessions[-cfg.sessions_wanted :]
-    opens = cal.opens.loc[sessions]
-    closes = cal.closes.loc[sessions]
     dates = np.asarray(sessions.values, dtype="datetime64[ns]")
-    return dates, opens.values.astype("datetime64[ns]").view(np.int64), closes.values.astype("datetime64[ns]").view(np.int64)
+    return dates, _utc_ns(cal.opens.loc[sessions]), _utc_ns(cal.closes.loc[sessions])
+
+
+def _utc_ns(times: Any) -> np.ndarray:
+    import pandas as pd
+
+    idx = pd.DatetimeIndex(times)
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    return idx.to_numpy().astype("datetime64[ns]").view(np.int64)
 
 
 def generate_bars(index: int, dates: np.ndarray, seed: int) -> tuple[Bars, float]:
