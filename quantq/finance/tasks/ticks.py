@@ -150,7 +150,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-@task(TASK_NAME)
+@task(TASK_NAME, timeout=300.0)  # the seed worker's MAX_JOB_TIME default
 def deeper_analysis(
     ctx: TaskContext,
     symbols: list[str] | None = None,

@@ -183,3 +183,13 @@ def test_task_with_an_empty_store_fails(tmp_path: Path, monkeypatch: pytest.Monk
     handle = app.enqueue("deeper_analysis")
     assert handle.status.value == "failed"
     assert handle.fetch().error is not None and "no symbol in the store has tick prints" in handle.fetch().error.message
+
+
+def test_session_table_widens_for_symbols_far_apart() -> None:
+    old = [("2023-06-15T11:00:00-04:00", 30.0, 100, "NSDQ")] * 5
+    out = _run(FakeSource({"NEW": SIMPLE, "OLD": old}), ["NEW", "OLD"])
+    assert out["data"]["NEW"]["rwvap"]["1d"]["sessions"] == ["2024-03-08"]
+    assert out["data"]["OLD"]["rwvap"]["1d"]["sessions"] == ["2023-06-15"]
+    # 3d of 2023-06-15 skips the weekend: Tue 13, Wed 14, Thu 15
+    assert out["data"]["OLD"]["rwvap"]["3d"]["sessions"] == ["2023-06-13", "2023-06-14", "2023-06-15"]
+    assert out["data"]["OLD"]["rwvap"]["1d"]["rwvap"] == 30.0
