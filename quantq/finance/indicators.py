@@ -95,7 +95,7 @@ class IndicatorDef:
 
     def lookback(self, params: Mapping[str, int | float] | None = None) -> int:
         """Bars TA-Lib consumes before the first output value; -1 if TA-Lib rejects ``params``."""
-        fn = abstract.Function(self.name)
+        fn = abstract.Function(self.name)  # type: ignore[attr-defined]
         if params:
             fn.set_parameters(dict(params))
         return int(fn.lookback)
@@ -124,7 +124,7 @@ def _build_registry() -> Mapping[str, IndicatorDef]:
     found: dict[str, IndicatorDef] = {}
     for group in _GROUPS:
         for name in talib.get_function_groups()[group]:
-            info = abstract.Function(name).info
+            info = abstract.Function(name).info  # type: ignore[attr-defined]
             inputs = _flatten_inputs(info["input_names"])
             if not set(inputs) <= set(BAR_COLUMNS):
                 continue  # e.g. MAVP needs a "periods" series, not a bar column

@@ -64,7 +64,7 @@ class BarSource:
 
 
 def _now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+    return _dt.datetime.now(_dt.UTC).isoformat()
 
 
 def _describe(exc: BaseException) -> str:
@@ -352,8 +352,9 @@ def portfolio_analysis(
         problems.append(("holdings", str(exc)))
     if problems:
         raise errors.InvalidArguments(PORTFOLIO_TASK, problems)
+    assert periods_per_year is not None
     config = pf.PortfolioConfig(
-        periods_per_year=periods_per_year, risk_free_rate=risk_free_rate, confidence=confidence, rebalance=rebalance
+        periods_per_year=float(periods_per_year), risk_free_rate=risk_free_rate, confidence=confidence, rebalance=rebalance
     )
     try:
         return run_portfolio_analysis(

@@ -121,7 +121,7 @@ def talib_golden() -> None:
             "reference": "TA-Lib (python wrapper ta-lib)",
             "version": talib.__version__,
             "c_library": talib.__ta_version__.decode() if isinstance(talib.__ta_version__, bytes) else str(talib.__ta_version__),
-            "input": "backtesting/test/GOOG.csv (bundled with backtesting.py %s)" % backtesting.__version__,
+            "input": f"backtesting/test/GOOG.csv (bundled with backtesting.py {backtesting.__version__})",
             "input_sha256": _sha256(pathlib.Path(backtesting.__file__).parent / "test" / "GOOG.csv"),
             "parameters": "keys are NAME_param1_param2... in TA-Lib's parameter order; pattern_bars lists bar indices with a non-zero output",
             "script": SCRIPT,
