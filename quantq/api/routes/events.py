@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any, AsyncIterator, Optional
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
@@ -98,15 +99,26 @@ def _bearer(header: str | None) -> str | None:
 
 async def _ws_pump(websocket: WebSocket, source: AsyncIterator[JobEvent | None]) -> None:
     await websocket.accept()
-    try:
-        async for event in source:
-            if event is not None:
-                await websocket.send_json({"event": event.kind, "data": event.data})
-        await websocket.close(code=1000)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        await source.aclose()  # type: ignore[attr-defined]
+    async with anyio.create_task_group() as tg:
+
+        async def watch_for_disconnect() -> None:
+            # a quiet stream sends nothing, so only reading tells us the client has gone
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch_for_disconnect)
+        try:
+            async for event in source:
+                if event is not None:
+                    await websocket.send_json({"event": event.kind, "data": event.data})
+            await websocket.close(code=1000)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            tg.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await source.aclose()  # type: ignore[attr-defined]
 
 
 @router.websocket("/api/jobs/{job_id}/ws")
