@@ -248,23 +248,30 @@ class TickPrints:
     ) -> TickPrints:
         """Validate raw columns (raises :class:`InvalidTicks`) and sort them by (ts, seq)."""
         ts_ns = to_utc_ns(ts)
-        n = int(ts_ns.shape[0])
         if ts_ns.ndim != 1:
             raise InvalidTicks("ts must be one-dimensional")
+        n = int(ts_ns.shape[0])
+        missing = ts_ns == np.iinfo(np.int64).min  # NaT
+        if missing.any():
+            raise InvalidTicks(f"print {int(np.flatnonzero(missing)[0])}: missing time")
         p = _to_micros("price", _numeric("price", price, n))
         s = _to_micros("size", _numeric("size", size, n))
         codes, names = _venue_codes(venue, n)
+        step = np.diff(ts_ns)
+        order = None
         if seq is not None:
             seq_arr = np.asarray(seq)
             if seq_arr.shape != (n,) or seq_arr.dtype.kind not in "iu":
                 raise InvalidTicks("seq must be one integer per print")
-            order = np.lexsort((seq_arr, ts_ns))
-        elif n > 1 and bool(np.any(ts_ns[1:] < ts_ns[:-1])):
+            # the store's order is normally kept already: sort only when (ts, seq) is not ascending
+            if bool(np.any(step < 0)) or bool(np.any(np.diff(seq_arr)[step == 0] < 0)):
+                order = np.lexsort((seq_arr, ts_ns))
+        elif bool(np.any(step < 0)):
             order = np.argsort(ts_ns, kind="stable")
-        else:
-            order = None
-        if order is not None and not bool(np.all(order == np.arange(n))):
+        if order is not None:
             ts_ns, p, s, codes = ts_ns[order], p[order], s[order], codes[order]
+        else:
+            ts_ns = ts_ns.copy()  # never share (or freeze) the caller's array
         for a in (ts_ns, p, s, codes):
             a.flags.writeable = False
         return cls(symbol, ts_ns, p, s, codes, names)

@@ -150,3 +150,13 @@ def test_exchange_time_keeps_sub_second_precision() -> None:
     assert ticks.exchange_time(base + 123_456_000) == "2024-11-04T09:30:00.123456-05:00"
     assert ticks.exchange_time(base + 123_456_789) == "2024-11-04T09:30:00.123456789-05:00"
     assert ticks.exchange_time(pd.Timestamp("2024-07-04T12:00:00Z").value) == "2024-07-04T08:00:00-04:00"
+
+
+def test_caller_arrays_are_copied_not_frozen() -> None:
+    ts = np.array([pd.Timestamp(T).value, pd.Timestamp(T).value + 1])
+    p = ticks.TickPrints.from_columns("X", ts, np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    assert ts.flags.writeable
+    ts[0] = 0  # the caller may reuse its buffer
+    assert int(p.ts_ns[0]) == pd.Timestamp(T).value
+    with pytest.raises(ticks.InvalidTicks, match="print 1: missing time"):
+        ticks.TickPrints.from_columns("X", np.array([1, np.iinfo(np.int64).min]), [1.0, 1.0], [1.0, 1.0])
