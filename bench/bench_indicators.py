@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_indicators.py                 # 500 symbols x 2,520 bars
     .venv/bin/python bench/bench_indicators.py --symbols 50 --bars 1000 --every-function
+    .venv/bin/python bench/bench_indicators.py --job      # also the whole job body on a temporary store
 
 Prints one row per indicator (total wall and CPU seconds over all symbols, microseconds per
 symbol, bars per second), then the registry's whole set, the candlestick patterns, and the
@@ -42,11 +43,32 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
+def job_row(universe: list[dict[str, np.ndarray]], specs: list[ind.IndicatorSpec], bars: int) -> tuple[str, float, float]:
+    """Write the universe to a temporary store, then time the job body: read, analyse, build JSON."""
+    import json
+    import tempfile
+
+    from quantq.finance.data.store import MarketStore
+    from quantq.finance.schema import Bars
+    from quantq.finance.tasks.analysis import BarSource, run_technical_analysis
+
+    with tempfile.TemporaryDirectory() as root:
+        store = MarketStore.open(root)
+        ts = np.busday_offset("2015-01-02", np.arange(bars), roll="forward").astype("datetime64[ns]")
+        with store.batch() as batch:
+            for i, b in enumerate(universe):
+                batch.write_bars(f"S{i:04d}", Bars(ts, b["open"], b["high"], b["low"], b["close"], b["volume"], daily=True), "1d")
+        source = BarSource(root)
+        wall, cpu = timed(lambda: json.dumps(run_technical_analysis(None, specs, ta.SignalConfig(), source)))
+    return (f"job body: store read + analyze + JSON ({len(specs)})", wall, cpu)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--bars", type=int, default=2520)
     parser.add_argument("--every-function", action="store_true", help="also one row per registered TA-Lib function")
+    parser.add_argument("--job", action="store_true", help="also run the technical_analysis job body on a temporary store")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -81,6 +103,9 @@ def main() -> None:
     cfg = ta.SignalConfig()
     wall, cpu = timed(lambda: [ta.analyze(b, job_specs, cfg) for b in universe])
     rows.append((f"technical.analyze, core + patterns ({len(job_specs)})", wall, cpu))
+
+    if args.job:
+        rows.append(job_row(universe, job_specs, args.bars))
 
     width = max(len(r[0]) for r in rows)
     print(f"\n{'indicator'.ljust(width)}  {'wall s':>8}  {'cpu s':>8}  {'us/symbol':>10}  {'Mbars/s':>8}")
