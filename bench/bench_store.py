@@ -36,7 +36,13 @@ def make_universe(n_symbols: int, n_bars: int) -> tuple[np.ndarray, dict[str, di
         open_ = close * np.exp(rng.normal(0, 0.003, n_bars))
         high = np.maximum(open_, close) * 1.005
         low = np.minimum(open_, close) * 0.995
-        data[f"S{i:04d}"] = {"open": open_, "high": high, "low": low, "close": close, "volume": rng.integers(1e5, 1e7, n_bars).astype(float)}
+        data[f"S{i:04d}"] = {
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.integers(1e5, 1e7, n_bars).astype(float),
+        }
     return ts, data
 
 
@@ -52,7 +58,6 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
 def bench_parquet(ts: np.ndarray, data: dict, repeat: int) -> list[tuple[str, str, float, float, str]]:
     import duckdb
     import polars as pl
-
     import pyarrow.fs as pafs
 
     from quantq.finance.data.fs import ArrowFiles
@@ -72,13 +77,23 @@ def bench_parquet(ts: np.ndarray, data: dict, repeat: int) -> list[tuple[str, st
         rows.append(("write", "parquet store (staged + rename)", best, med, f"{len(bars)} files"))
         best, med, out = timed(lambda: store.read_bars_many(bar_size="1d"), repeat)
         assert len(out) == len(data) and all(len(b) == len(ts) for b in out.values())
-        rows.append(("read all", "store.read_bars_many (local: one polars scan)", best, med, "validated Bars per symbol"))
+        rows.append(
+            ("read all", "store.read_bars_many (local: one polars scan)", best, med, "validated Bars per symbol")
+        )
         # the URL code path (pyarrow filesystem, file per symbol in threads), here over local disk
         url_store = MarketStore(ArrowFiles("file-as-url", pafs.LocalFileSystem(), d))
         for threads in (1, 4):
             best, med, out = timed(lambda t=threads: url_store.read_bars_many(bar_size="1d", threads=t), repeat)
             assert len(out) == len(data)
-            rows.append(("read all", f"store via URL path: pyarrow, {threads} thread(s)", best, med, "validated Bars per symbol"))
+            rows.append(
+                (
+                    "read all",
+                    f"store via URL path: pyarrow, {threads} thread(s)",
+                    best,
+                    med,
+                    "validated Bars per symbol",
+                )
+            )
         paths = [store._bars_path(s, "1d") for s in sorted(data)]
 
         def polars_read() -> dict:
@@ -161,7 +176,14 @@ def main() -> None:
         rows += bench_arctic(args.symbols, args.bars, args.repeat)
     except ImportError:
         if args.arctic_python:
-            cmd = [args.arctic_python, __file__, "--only-arctic", f"--symbols={args.symbols}", f"--bars={args.bars}", f"--repeat={args.repeat}"]
+            cmd = [
+                args.arctic_python,
+                __file__,
+                "--only-arctic",
+                f"--symbols={args.symbols}",
+                f"--bars={args.bars}",
+                f"--repeat={args.repeat}",
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode == 0:
                 rows += [tuple(r) for r in json.loads(done.stdout.strip().splitlines()[-1])]

@@ -72,8 +72,13 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[float, str], None]]
         yield lambda pct, msg: None
         return
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[msg]}"), console=_err(), transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[msg]}"),
+        console=_err(),
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=100.0, msg="")
         yield lambda pct, msg: bar.update(task, completed=pct, msg=msg)
@@ -93,15 +98,30 @@ def _parse_maps(maps: list[str]) -> dict[str, str]:
 def import_(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
-    symbol: Annotated[str | None, typer.Option(help="Symbol (default: a symbol column, else the file name up to '_').")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="Symbol (default: a symbol column, else the file name up to '_').")
+    ] = None,
     bar_size: Annotated[str, typer.Option("--bar-size", help="1m, 5m, 1h, 1d, 1w ...")] = "1d",
-    map_: Annotated[list[str] | None, typer.Option("--map", help="TARGET=COLUMN, repeatable (targets: ts open high low close volume price size venue symbol).")] = None,
-    date_format: Annotated[str | None, typer.Option("--date-format", help="strftime format of the time column, e.g. %d/%m/%Y.")] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help="TARGET=COLUMN, repeatable (targets: ts open high low close volume price size venue symbol)."
+        ),
+    ] = None,
+    date_format: Annotated[
+        str | None, typer.Option("--date-format", help="strftime format of the time column, e.g. %d/%m/%Y.")
+    ] = None,
     timezone: Annotated[str | None, typer.Option(help="Zone of naive intraday times, e.g. America/New_York.")] = None,
     ticks: Annotated[bool, typer.Option("--ticks", help="The file holds tick prints (ts price size [venue]).")] = False,
-    closes: Annotated[bool, typer.Option("--closes", help="A wide file: a date column and one close column per symbol.")] = False,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows and report the rest.")] = False,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="With --closes: symbol columns to skip.")] = None,
+    closes: Annotated[
+        bool, typer.Option("--closes", help="A wide file: a date column and one close column per symbol.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the valid rows and report the rest.")
+    ] = False,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="With --closes: symbol columns to skip.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Import bars (or --ticks, or --closes) from a file, with a report of rejected rows."""
@@ -116,8 +136,13 @@ def import_(
     try:
         opts = ImportOptions(
             kind="ticks" if ticks else "closes" if closes else "bars",
-            symbol=symbol, bar_size=bar_size, column_map=_parse_maps(map_ or []), date_format=date_format,
-            timezone=timezone, skip_invalid=skip_invalid, exclude_symbols=tuple(exclude or ()),
+            symbol=symbol,
+            bar_size=bar_size,
+            column_map=_parse_maps(map_ or []),
+            date_format=date_format,
+            timezone=timezone,
+            skip_invalid=skip_invalid,
+            exclude_symbols=tuple(exclude or ()),
         )
     except ValidationError as exc:
         raise _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
@@ -148,11 +173,15 @@ def _print_report(report: Any) -> None:
         if report.rejected_rows > 50:
             out.print(f"... and {report.rejected_rows - 50:,} more (use --json for up to {len(report.rejects):,})")
     if report.status == "rejected":
-        out.print(f"[red]rejected:[/red] nothing written; {report.rows_read:,} rows read. Fix the rows above or pass --skip-invalid.")
+        out.print(
+            f"[red]rejected:[/red] nothing written; {report.rows_read:,} rows read. Fix the rows above or pass --skip-invalid."
+        )
         return
     syms = ", ".join(f"{s} ({n:,})" for s, n in list(report.symbols.items())[:10])
     more = f" and {len(report.symbols) - 10} more" if len(report.symbols) > 10 else ""
-    out.print(f"[green]{report.status}:[/green] {report.rows_written:,} rows for {len(report.symbols)} symbol(s): {syms}{more}")
+    out.print(
+        f"[green]{report.status}:[/green] {report.rows_written:,} rows for {len(report.symbols)} symbol(s): {syms}{more}"
+    )
     if report.empty_cells:
         out.print(f"{report.empty_cells:,} empty cell(s) skipped (no price that day)")
 
@@ -166,7 +195,9 @@ def generate(
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same data.")] = 42,
     tick_days: Annotated[int, typer.Option(min=1, max=60)] = 5,
     prints_per_day: Annotated[int, typer.Option(min=1, max=200_000)] = 2000,
-    end: Annotated[str, typer.Option(help="Last session on or before this date (fixed for reproducibility).")] = "2025-12-31",
+    end: Annotated[
+        str, typer.Option(help="Last session on or before this date (fixed for reproducibility).")
+    ] = "2025-12-31",
     prefix: Annotated[str, typer.Option(help="Symbol prefix: SYN0000, SYN0001 ...")] = "SYN",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -178,8 +209,14 @@ def generate(
 
     try:
         cfg = SyntheticConfig(
-            symbols=symbols, years=years, seed=seed, ticks=ticks, tick_days=tick_days,
-            prints_per_day=prints_per_day, end=dt.date.fromisoformat(end), prefix=prefix,
+            symbols=symbols,
+            years=years,
+            seed=seed,
+            ticks=ticks,
+            tick_days=tick_days,
+            prints_per_day=prints_per_day,
+            end=dt.date.fromisoformat(end),
+            prefix=prefix,
         )
     except (ValidationError, ValueError) as exc:
         msg = "; ".join(e["msg"] for e in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
@@ -224,8 +261,12 @@ def _exists_or_default(ctx: typer.Context) -> bool:
 @app.command("load-samples")
 def load_samples_(
     ctx: typer.Context,
-    samples: Annotated[Path | None, typer.Option(help="Folder with manifest.json (default: the checkout's samples/).")] = None,
-    synthetic: Annotated[int, typer.Option(min=0, max=5000, help="Synthetic symbols with tick prints to add (0: none).")] = 20,
+    samples: Annotated[
+        Path | None, typer.Option(help="Folder with manifest.json (default: the checkout's samples/).")
+    ] = None,
+    synthetic: Annotated[
+        int, typer.Option(min=0, max=5000, help="Synthetic symbols with tick prints to add (0: none).")
+    ] = 20,
     seed: Annotated[int, typer.Option(min=0)] = 42,
 ) -> None:
     """Load the sample histories (samples/) and a small synthetic universe with ticks."""
@@ -276,7 +317,9 @@ def update(
     store = _store(ctx)
     try:
         with _progress("update", as_json) as report_progress:
-            report = update_prices(store, provider, symbols, start=first, end=last, bar_size=bar_size, progress=report_progress)
+            report = update_prices(
+                store, provider, symbols, start=first, end=last, bar_size=bar_size, progress=report_progress
+            )
     except (ProviderError, ValueError) as exc:
         raise _fail(str(exc)) from None
     if as_json:

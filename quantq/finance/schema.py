@@ -33,9 +33,7 @@ TICK_COLUMNS = ("ts", "price", "size", "venue", "seq")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
 TS_TYPE = pa.timestamp("ns", tz="UTC")
-BAR_SCHEMA = pa.schema(
-    [("ts", TS_TYPE)] + [(c, pa.float64()) for c in ("open", "high", "low", "close", "volume")]
-)
+BAR_SCHEMA = pa.schema([("ts", TS_TYPE)] + [(c, pa.float64()) for c in ("open", "high", "low", "close", "volume")])
 TICK_SCHEMA = pa.schema(
     [("ts", TS_TYPE), ("price", pa.float64()), ("size", pa.float64()), ("venue", pa.string()), ("seq", pa.int64())]
 )
@@ -73,7 +71,9 @@ def check_symbol(symbol: str) -> str:
 def check_bar_size(bar_size: str) -> str:
     """Return a valid bar size (``1m``, ``5m``, ``1h``, ``1d``, ``1w``, ``1mo`` ...) or raise ValueError."""
     if not isinstance(bar_size, str) or not _BAR_SIZE_RE.match(bar_size):
-        raise ValueError(f"invalid bar size {bar_size!r}: expected a number and a unit s, m, h, d, w or mo (e.g. 1d, 5m)")
+        raise ValueError(
+            f"invalid bar size {bar_size!r}: expected a number and a unit s, m, h, d, w or mo (e.g. 1d, 5m)"
+        )
     return bar_size
 
 
@@ -246,9 +246,7 @@ class Bars:
             if arr.ndim != 1 or len(arr) != n:
                 raise SchemaError("bars", [(0, f"{name} has shape {arr.shape}, expected ({n},)")])
             object.__setattr__(self, name, _readonly(arr))
-        problems = check_bar_rows(
-            self.ts, self.open, self.high, self.low, self.close, self.volume, daily=self.daily
-        )
+        problems = check_bar_rows(self.ts, self.open, self.high, self.low, self.close, self.volume, daily=self.daily)
         if problems:
             raise SchemaError("bars", problems)
 
@@ -280,7 +278,8 @@ class Bars:
         return self.to_arrow().to_pandas()
 
     def slice(self, start: int, stop: int) -> Bars:
-        return Bars(*(getattr(self, c)[start:stop] for c in BAR_COLUMNS), daily=self.daily)
+        cut = {c: getattr(self, c)[start:stop] for c in BAR_COLUMNS}
+        return Bars(**cut, daily=self.daily)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -346,7 +345,13 @@ class Ticks:
     def to_arrow(self) -> pa.Table:
         ts = pa.array(self.ts.view(np.int64), pa.int64()).cast(TS_TYPE)
         return pa.Table.from_arrays(
-            [ts, pa.array(self.price), pa.array(self.size), pa.array(list(self.venue), pa.string()), pa.array(self.seq)],
+            [
+                ts,
+                pa.array(self.price),
+                pa.array(self.size),
+                pa.array(list(self.venue), pa.string()),
+                pa.array(self.seq),
+            ],
             schema=TICK_SCHEMA,
         )
 

@@ -176,7 +176,9 @@ def open_files(url: str) -> Files:
         try:
             import fsspec
         except ImportError:
-            raise StoreError(f"cannot open store {url!r}: scheme unknown to pyarrow and fsspec is not installed") from None
+            raise StoreError(
+                f"cannot open store {url!r}: scheme unknown to pyarrow and fsspec is not installed"
+            ) from None
         try:
             fsspec_fs, root = fsspec.core.url_to_fs(url)
         except (ImportError, ValueError) as exc:

@@ -58,7 +58,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "venue": ("venue", "exchange", "mkt", "market_center"),
     "symbol": ("symbol", "ticker", "sym"),
 }
-REQUIRED = {"bars": ("ts", "open", "high", "low", "close", "volume"), "ticks": ("ts", "price", "size"), "closes": ("ts",)}
+REQUIRED = {
+    "bars": ("ts", "open", "high", "low", "close", "volume"),
+    "ticks": ("ts", "price", "size"),
+    "closes": ("ts",),
+}
 OPTIONAL = {"bars": ("symbol",), "ticks": ("venue", "symbol"), "closes": ()}
 _MIDNIGHT_TAIL = re.compile(r"^([ T]00:00(:00(\.0*)?)?)?\s*(Z|UTC|[+-]\d\d:?\d\d)?$")
 
@@ -76,8 +80,12 @@ class ImportOptions(pydantic.BaseModel):
     symbol: str | None = None
     bar_size: str = "1d"
     column_map: dict[str, str] = pydantic.Field(default_factory=dict, description="target column -> column in the file")
-    date_format: str | None = pydantic.Field(default=None, description="strftime format of the time column, e.g. %d/%m/%Y")
-    timezone: str | None = pydantic.Field(default=None, description="zone of naive intraday times, e.g. America/New_York")
+    date_format: str | None = pydantic.Field(
+        default=None, description="strftime format of the time column, e.g. %d/%m/%Y"
+    )
+    timezone: str | None = pydantic.Field(
+        default=None, description="zone of naive intraday times, e.g. America/New_York"
+    )
     skip_invalid: bool = False
     chunk_rows: int = pydantic.Field(default=200_000, ge=100, le=10_000_000)
     max_reported: int = pydantic.Field(default=1000, ge=0, le=1_000_000)
@@ -149,7 +157,9 @@ def symbol_from_filename(path: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- reading
-def _csv_chunks(path: str, opts: ImportOptions, bad_rows: list[tuple[int, str]]) -> Iterator[tuple[pa.RecordBatch, float]]:
+def _csv_chunks(
+    path: str, opts: ImportOptions, bad_rows: list[tuple[int, str]]
+) -> Iterator[tuple[pa.RecordBatch, float]]:
     with open(path, encoding="utf-8-sig", newline="") as fh:
         try:
             header = next(csv.reader(fh))
@@ -158,8 +168,8 @@ def _csv_chunks(path: str, opts: ImportOptions, bad_rows: list[tuple[int, str]])
     if len(set(header)) != len(header):
         raise ImportError_(f"{path}: duplicate column names in header {header}")
     size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 20)
+    with open(path, "rb") as raw:
+        head = raw.read(1 << 20)
     line_bytes = max(8.0, len(head) / max(1, head.count(b"\n")))
     est_rows = max(1.0, size / line_bytes)
 
@@ -227,12 +237,16 @@ def _parse_times(col: pl.Series, opts: ImportOptions, daily: bool) -> tuple[np.n
             tail_ok = col.str.slice(10).str.contains(_MIDNIGHT_TAIL.pattern).fill_null(True).to_numpy()
             parsed = col.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("ns"))
             for i in np.flatnonzero(~tail_ok & ~raw_null):
-                problems.append((int(i), f"daily bar time {col[int(i)]!r} has a time of day; daily bars carry their session date"))
+                problems.append(
+                    (int(i), f"daily bar time {col[int(i)]!r} has a time of day; daily bars carry their session date")
+                )
         else:
             try:
                 parsed = col.str.to_datetime(opts.date_format, strict=False, time_unit="ns")
             except pl.exceptions.PolarsError as exc:
-                raise ImportError_(f"cannot read times like {col.drop_nulls().head(1).to_list()}: {exc}; pass date_format") from None
+                raise ImportError_(
+                    f"cannot read times like {col.drop_nulls().head(1).to_list()}: {exc}; pass date_format"
+                ) from None
     elif isinstance(col.dtype, pl.Date):
         parsed = col.cast(pl.Datetime("ns"))
     elif isinstance(col.dtype, pl.Datetime):
@@ -254,7 +268,9 @@ def _parse_times(col: pl.Series, opts: ImportOptions, daily: bool) -> tuple[np.n
             except pl.exceptions.PolarsError as exc:
                 raise ImportError_(f"bad timezone {opts.timezone!r}: {exc}") from None
             for i in np.flatnonzero((parsed.is_null() & ~before).to_numpy()):
-                problems.append((int(i), f"local time {col[int(i)]!s} is ambiguous or does not exist in {opts.timezone}"))
+                problems.append(
+                    (int(i), f"local time {col[int(i)]!s} is ambiguous or does not exist in {opts.timezone}")
+                )
     if tz is not None:
         parsed = parsed.dt.convert_time_zone("UTC")
         if daily:
@@ -297,7 +313,9 @@ class _Stage:
         return os.path.join(self.folder, f"{sym}.parquet")
 
 
-def _order_problems(ts: np.ndarray, accepted: np.ndarray, prev: int | None, bars: bool) -> tuple[np.ndarray, np.ndarray]:
+def _order_problems(
+    ts: np.ndarray, accepted: np.ndarray, prev: int | None, bars: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """(duplicates, out-of-order) among rows that pass their own checks, against earlier *accepted* rows.
 
     Rejecting such a row never lowers the running maximum, so one vectorised pass is exact.
@@ -356,42 +374,53 @@ class _Importer:
         bad_reason: dict[int, list[str]] = {}
         for i, r in problems:
             bad_reason.setdefault(i, []).append(r)
-        for sym in dict.fromkeys(syms.tolist()):
-            idx = np.flatnonzero(syms == sym)
+        # group rows by symbol in one sort (a file may hold thousands of symbols)
+        names, inverse = np.unique(syms.astype(str), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        cuts = np.flatnonzero(np.diff(inverse[order])) + 1
+        for idx in np.split(order, cuts) if len(order) else []:
+            name = str(names[inverse[idx[0]]])
             try:
-                sym_ok = check_symbol(sym)
+                sym_ok = check_symbol(name)
             except ValueError as exc:
-                for i in idx:
-                    bad_reason.setdefault(int(i), []).append(str(exc))
+                for row in idx.tolist():
+                    bad_reason.setdefault(row, []).append(str(exc))
                 continue
             self._symbol_rows(sym_ok, idx, ts, values, bad_reason, df, row_numbers)
         # what is left belongs to rows whose symbol itself was invalid
-        for i, reasons in sorted(bad_reason.items()):
-            self.reject(int(row_numbers[i]), "; ".join(reasons))
+        for row, reasons in sorted(bad_reason.items()):
+            self.reject(int(row_numbers[row]), "; ".join(reasons))
 
     def _symbol_rows(
-        self, sym: str, idx: np.ndarray, ts: np.ndarray, values: dict[str, np.ndarray],
-        bad_reason: dict[int, list[str]], df: pl.DataFrame, row_numbers: np.ndarray,
+        self,
+        sym: str,
+        idx: np.ndarray,
+        ts: np.ndarray,
+        values: dict[str, np.ndarray],
+        bad_reason: dict[int, list[str]],
+        df: pl.DataFrame,
+        row_numbers: np.ndarray,
     ) -> None:
         t = ts[idx]
         prev = self.stage.last.get(sym)
         if self.opts.kind != "ticks":
-            checks = check_bar_rows(t, *(values[f][idx] for f in ("open", "high", "low", "close", "volume")), daily=self.daily, order=False)
+            checks = check_bar_rows(
+                t, *(values[f][idx] for f in ("open", "high", "low", "close", "volume")), daily=self.daily, order=False
+            )
         else:
             checks = check_tick_rows(t, values["price"][idx], values["size"][idx], order=False)
         for j, reason in checks:
             bad_reason.setdefault(int(idx[j]), []).append(reason)
-        ok = np.array([int(i) not in bad_reason for i in idx], dtype=bool)
+        ok = ~np.isin(idx, np.fromiter(bad_reason.keys(), dtype=np.int64, count=len(bad_reason)))
         same, late = _order_problems(t, ok, prev, bars=self.opts.kind != "ticks")
-        for j in np.flatnonzero(same):
-            bad_reason.setdefault(int(idx[j]), []).append("duplicate timestamp")
-        for j in np.flatnonzero(late):
-            bad_reason.setdefault(int(idx[j]), []).append("timestamp earlier than a previous row (unsorted input)")
+        for row in idx[same].tolist():
+            bad_reason.setdefault(row, []).append("duplicate timestamp")
+        for row in idx[late].tolist():
+            bad_reason.setdefault(row, []).append("timestamp earlier than a previous row (unsorted input)")
         late |= same
         ok &= ~late
-        for j in np.flatnonzero(~ok):
-            i = int(idx[j])
-            self.reject(int(row_numbers[i]), "; ".join(bad_reason.pop(i)), sym)
+        for bad_row in idx[~ok].tolist():
+            self.reject(int(row_numbers[bad_row]), "; ".join(bad_reason.pop(bad_row)), sym)
         if not ok.any():
             return
         self.stage.last[sym] = int(t[ok].max())
@@ -400,17 +429,28 @@ class _Importer:
         keep = idx[ok]
         tcol = pa.array(ts[keep], pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
         if self.opts.kind != "ticks":
-            table = pa.table({"ts": tcol, **{f: pa.array(values[f][keep]) for f in ("open", "high", "low", "close", "volume")}})
+            table = pa.table(
+                {"ts": tcol, **{f: pa.array(values[f][keep]) for f in ("open", "high", "low", "close", "volume")}}
+            )
         else:
             venue = (
                 df[self.columns["venue"]].cast(pl.String).fill_null("").str.strip_chars().to_numpy()[keep]  # type: ignore[index]
                 if self.columns and "venue" in self.columns
                 else np.full(len(keep), "", dtype=object)
             )
-            table = pa.table({"ts": tcol, "price": pa.array(values["price"][keep]), "size": pa.array(values["size"][keep]), "venue": pa.array(venue.astype(str).tolist(), pa.string())})
+            table = pa.table(
+                {
+                    "ts": tcol,
+                    "price": pa.array(values["price"][keep]),
+                    "size": pa.array(values["size"][keep]),
+                    "venue": pa.array(venue.astype(str).tolist(), pa.string()),
+                }
+            )
         self.stage.add(sym, table)
 
-    def _closes(self, df: pl.DataFrame, ts: np.ndarray, problems: list[tuple[int, str]], row_numbers: np.ndarray) -> None:
+    def _closes(
+        self, df: pl.DataFrame, ts: np.ndarray, problems: list[tuple[int, str]], row_numbers: np.ndarray
+    ) -> None:
         assert self.columns is not None
         tcol_name = self.columns["ts"]
         bad_time = {i for i, _ in problems}
@@ -433,7 +473,15 @@ class _Importer:
             bad_reason: dict[int, list[str]] = {}
             for i, r in p:
                 bad_reason.setdefault(i, []).append(r)
-            self._symbol_rows(sym, idx, ts, {"open": vals, "high": vals, "low": vals, "close": vals, "volume": np.zeros_like(vals)}, bad_reason, df, row_numbers)
+            self._symbol_rows(
+                sym,
+                idx,
+                ts,
+                {"open": vals, "high": vals, "low": vals, "close": vals, "volume": np.zeros_like(vals)},
+                bad_reason,
+                df,
+                row_numbers,
+            )
 
 
 def import_file(
@@ -482,12 +530,16 @@ def import_file(
                 for k, sym in enumerate(syms):
                     table = pq.read_table(stage.path(sym))
                     if kind == "bars":
-                        written[sym] = b.write_bars(sym, Bars.from_frame(table, daily=imp.daily), opts.bar_size, mode=opts.bar_mode)
+                        written[sym] = b.write_bars(
+                            sym, Bars.from_frame(table, daily=imp.daily), opts.bar_size, mode=opts.bar_mode
+                        )
                     else:
                         written[sym] = b.write_ticks(sym, Ticks.from_frame(table), mode=opts.tick_mode)
                     if progress is not None:
                         progress(90.0 + 10.0 * (k + 1) / max(1, len(syms)), f"staged {sym}")
-        status = "rejected" if rejected and not opts.skip_invalid else ("imported_with_rejects" if rejected else "imported")
+        status: Literal["imported", "imported_with_rejects", "rejected"] = (
+            "rejected" if rejected and not opts.skip_invalid else ("imported_with_rejects" if rejected else "imported")
+        )
         return ImportReport(
             file=path,
             kind=opts.kind,
@@ -509,7 +561,7 @@ def _row_numbers(n: int, start: int, skipped: list[int]) -> tuple[np.ndarray, in
     if k == len(skipped):
         return np.arange(start, start + n, dtype=np.int64), start + n
     out = np.empty(n, dtype=np.int64)
-    row, k = start, bisect.bisect_left(skipped, start)
+    row: int = start
     for i in range(n):
         while k < len(skipped) and skipped[k] == row:
             row += 1

@@ -20,7 +20,9 @@ def default_samples_dir() -> Path | None:
     return here if (here / "manifest.json").is_file() else None
 
 
-def load_samples(store: MarketStore, folder: str | os.PathLike[str], progress: Callable[[str], None] | None = None) -> list[ImportReport]:
+def load_samples(
+    store: MarketStore, folder: str | os.PathLike[str], progress: Callable[[str], None] | None = None
+) -> list[ImportReport]:
     """Import every file listed in ``folder/manifest.json``; raise ImportError_ if one is rejected."""
     folder = Path(folder)
     try:

@@ -98,7 +98,8 @@ def _iso(ns: int | None, daily: bool) -> str | None:
 def _bars_from_table(table: pa.Table, daily: bool) -> Bars:
     cols = [table.column(c) for c in ("ts", "open", "high", "low", "close", "volume")]
     ts = cols[0].cast(pa.int64()).to_numpy().view("datetime64[ns]")
-    return Bars(ts, *(c.to_numpy() for c in cols[1:]), daily=daily)
+    o, h, lo, c, v = (col.to_numpy() for col in cols[1:])
+    return Bars(ts=ts, open=o, high=h, low=lo, close=c, volume=v, daily=daily)
 
 
 def _slice_bars(bars: Bars, start: int | None, end: int | None) -> Bars:
@@ -139,7 +140,9 @@ class Batch:
     def stage_bytes(self, final: str, data: bytes) -> None:
         self.store.files.write_bytes(self._temp_for(final), data)
 
-    def write_bars(self, symbol: str, bars: Bars, bar_size: str = "1d", *, mode: Literal["merge", "replace"] = "merge") -> int:
+    def write_bars(
+        self, symbol: str, bars: Bars, bar_size: str = "1d", *, mode: Literal["merge", "replace"] = "merge"
+    ) -> int:
         """Stage ``bars`` for ``symbol``; ``merge`` keeps stored bars at other times (new rows win)."""
         sym, size = check_symbol(symbol), check_bar_size(bar_size)
         daily = is_daily(size)
@@ -255,7 +258,9 @@ class MarketStore:
             raise
         b.commit()
 
-    def write_bars(self, symbol: str, bars: Bars, bar_size: str = "1d", *, mode: Literal["merge", "replace"] = "merge") -> int:
+    def write_bars(
+        self, symbol: str, bars: Bars, bar_size: str = "1d", *, mode: Literal["merge", "replace"] = "merge"
+    ) -> int:
         """Write one symbol's bars atomically; returns the rows written."""
         with self.batch() as b:
             return b.write_bars(symbol, bars, bar_size, mode=mode)
@@ -289,7 +294,11 @@ class MarketStore:
         names: set[str] = set()
         sizes = [check_bar_size(bar_size)] if bar_size else self.bar_sizes()
         for size in sizes:
-            names.update(n[: -len(".parquet")] for n in self.files.listdir(self.files.join("bars", size)) if n.endswith(".parquet"))
+            names.update(
+                n[: -len(".parquet")]
+                for n in self.files.listdir(self.files.join("bars", size))
+                if n.endswith(".parquet")
+            )
         if bar_size is None:
             names.update(self.files.listdir(self.files.join("ticks")))
             names.update(n[: -len(".json")] for n in self.files.listdir(self.files.join("meta")) if n.endswith(".json"))
@@ -363,7 +372,10 @@ class MarketStore:
         daily, out, at = is_daily(size), {}, 0
         for sym, path in zip(found, paths, strict=True):
             n = by_path.get(path, 0)
-            bars = Bars(ts[at : at + n].view("datetime64[ns]"), *(c[at : at + n] for c in cols), daily=daily)
+            o, h, lo_, c, v = (col[at : at + n] for col in cols)
+            bars = Bars(
+                ts=ts[at : at + n].view("datetime64[ns]"), open=o, high=h, low=lo_, close=c, volume=v, daily=daily
+            )
             out[sym] = _slice_bars(bars, lo, hi)
             at += n
         return out
@@ -376,7 +388,9 @@ class MarketStore:
         if not days:
             raise StoreError(f"no ticks for {sym} in store {self.url}")
         if lo is not None:
-            days = [d for d in days if np.datetime64(d, "D").astype("datetime64[ns]").astype(np.int64) + _NS_PER_DAY > lo]
+            days = [
+                d for d in days if np.datetime64(d, "D").astype("datetime64[ns]").astype(np.int64) + _NS_PER_DAY > lo
+            ]
         if hi is not None:
             days = [d for d in days if np.datetime64(d, "D").astype("datetime64[ns]").astype(np.int64) <= hi]
         if not days:
@@ -402,7 +416,11 @@ class MarketStore:
                     rows, first, last = self._footer_span([self.files.join("bars", size, name)])
                     out.append(SeriesInfo(name[:-8], size, rows, _iso(first, daily), _iso(last, daily)))
         for sym in self.files.listdir(self.files.join("ticks")):
-            paths = [self.files.join("ticks", sym, n) for n in self.files.listdir(self.files.join("ticks", sym)) if n.endswith(".parquet")]
+            paths = [
+                self.files.join("ticks", sym, n)
+                for n in self.files.listdir(self.files.join("ticks", sym))
+                if n.endswith(".parquet")
+            ]
             if paths:
                 rows, first, last = self._footer_span(paths)
                 out.append(SeriesInfo(sym, "tick", rows, _iso(first, False), _iso(last, False)))

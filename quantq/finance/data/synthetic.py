@@ -153,7 +153,14 @@ def generate_universe(
     names = symbol_names(cfg)
     for i, sym in enumerate(names):
         bars, adv = generate_bars(i, dates, cfg.seed)
-        ticks = generate_ticks(i, cfg.seed, bars, opens, closes, cfg.tick_days, cfg.prints_per_day) if cfg.ticks else None
-        yield sym, bars, ticks, SymbolMeta(symbol=sym, exchange="XNYS", average_daily_volume=adv, currency="USD", name=f"Synthetic {i}")
+        ticks = (
+            generate_ticks(i, cfg.seed, bars, opens, closes, cfg.tick_days, cfg.prints_per_day) if cfg.ticks else None
+        )
+        yield (
+            sym,
+            bars,
+            ticks,
+            SymbolMeta(symbol=sym, exchange="XNYS", average_daily_volume=adv, currency="USD", name=f"Synthetic {i}"),
+        )
         if progress is not None:
             progress(i + 1, len(names), sym)

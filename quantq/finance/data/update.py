@@ -102,4 +102,11 @@ def write_synthetic(store: MarketStore, cfg: Any, progress: Progress | None = No
                 tick_rows += b.write_ticks(sym, ticks, mode="replace_days")
             b.set_meta(meta)
         symbols.append(sym)
-    return {"symbols": len(symbols), "first_symbol": symbols[0], "last_symbol": symbols[-1], "bar_rows": bars_rows, "tick_rows": tick_rows, "seed": cfg.seed}
+    return {
+        "symbols": len(symbols),
+        "first_symbol": symbols[0],
+        "last_symbol": symbols[-1],
+        "bar_rows": bars_rows,
+        "tick_rows": tick_rows,
+        "seed": cfg.seed,
+    }

@@ -110,7 +110,9 @@ def price_update(
     try:
         provider = get_provider(source, folder=folder, seed=seed)
         store = MarketStore.open(data)
-        report = update_prices(store, provider, symbols, start=start, end=end, bar_size=bar_size, progress=_reporter(ctx))
+        report = update_prices(
+            store, provider, symbols, start=start, end=end, bar_size=bar_size, progress=_reporter(ctx)
+        )
     except (ProviderError, StoreError, ValueError) as exc:
         raise DataTaskError(str(exc)) from None
     out = report.to_json()

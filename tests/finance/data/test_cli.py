@@ -30,7 +30,9 @@ def test_import_then_list_json(data: str) -> None:
     res = run("--data", data, "list", "--json")
     assert res.exit_code == 0
     listed = json.loads(res.output)
-    assert listed["series"] == [{"symbol": "MSFT", "bar_size": "1d", "rows": 7983, "first": "1986-03-13", "last": "2017-11-10"}]
+    assert listed["series"] == [
+        {"symbol": "MSFT", "bar_size": "1d", "rows": 7983, "first": "1986-03-13", "last": "2017-11-10"}
+    ]
 
 
 def test_env_var_selects_the_store(data: str) -> None:
@@ -49,7 +51,9 @@ def test_rejected_import_exit_1_reports_rows_and_writes_nothing(data: str, tmp_p
     run("--data", data, "import", str(SAMPLES / "MSFT_daily.csv"))
     before = tree_snapshot(data)
     bad = tmp_path / "MSFT_bad.csv"
-    bad.write_text("date,open,high,low,close,volume\n2020-01-02,10,11,9,10,5\n2020-01-03,10,9,11,10,5\n2020-01-03,10,11,9,10,5\n")
+    bad.write_text(
+        "date,open,high,low,close,volume\n2020-01-02,10,11,9,10,5\n2020-01-03,10,9,11,10,5\n2020-01-03,10,11,9,10,5\n"
+    )
     res = run("--data", data, "import", str(bad), "--json")
     assert res.exit_code == 1
     report = json.loads(res.output)
@@ -87,12 +91,28 @@ def test_list_of_a_missing_explicit_store_fails(tmp_path: Path) -> None:
 def test_generate_is_deterministic_and_listed(tmp_path: Path) -> None:
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     for d in (a, b):
-        res = run("--data", d, "generate", "--symbols", "3", "--years", "0.5", "--ticks", "--seed", "9", "--prints-per-day", "50", "--json")
+        res = run(
+            "--data",
+            d,
+            "generate",
+            "--symbols",
+            "3",
+            "--years",
+            "0.5",
+            "--ticks",
+            "--seed",
+            "9",
+            "--prints-per-day",
+            "50",
+            "--json",
+        )
         assert res.exit_code == 0, res.output
     assert json.loads(res.output)["symbols"] == 3
     assert tree_snapshot(a) == tree_snapshot(b)
     listed = json.loads(run("--data", a, "list", "--json").output)["series"]
-    assert [(s["symbol"], s["bar_size"]) for s in listed] == [(f"SYN000{i}", k) for i in range(3) for k in ("1d", "tick")]
+    assert [(s["symbol"], s["bar_size"]) for s in listed] == [
+        (f"SYN000{i}", k) for i in range(3) for k in ("1d", "tick")
+    ]
     assert all(s["rows"] == 126 for s in listed if s["bar_size"] == "1d")
 
 

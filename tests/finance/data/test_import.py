@@ -27,7 +27,12 @@ def test_import_real_samples(store: MarketStore, name: str, symbol: str) -> None
     path = SAMPLES / name
     report = import_file(store, path, ImportOptions(symbol=symbol))
     expected = _count_rows(path)
-    assert (report.status, report.rows_read, report.rows_written, report.rejected_rows) == ("imported", expected, expected, 0)
+    assert (report.status, report.rows_read, report.rows_written, report.rejected_rows) == (
+        "imported",
+        expected,
+        expected,
+        0,
+    )
     bars = store.read_bars(symbol)
     assert len(bars) == expected
     with open(path) as fh:
@@ -107,10 +112,14 @@ def test_skip_invalid_writes_only_good_rows(store: MarketStore, tmp_path: Path) 
 
 
 def test_rows_numbered_across_chunks(store: MarketStore, tmp_path: Path) -> None:
-    good = [f"{d},10,11,9,10,100" for d in np.arange(np.datetime64("2000-01-01"), np.datetime64("2001-12-31")).astype(str)]
+    good = [
+        f"{d},10,11,9,10,100" for d in np.arange(np.datetime64("2000-01-01"), np.datetime64("2001-12-31")).astype(str)
+    ]
     rows = good[:150] + ["2000-05-31,10,11,9"] + good[150:300] + ["2000-12-31,10,9,11,10,1"] + good[366:]
     calls: list[float] = []
-    report = import_file(store, _write(tmp_path, rows), ImportOptions(chunk_rows=100), progress=lambda p, m: calls.append(p))
+    report = import_file(
+        store, _write(tmp_path, rows), ImportOptions(chunk_rows=100), progress=lambda p, m: calls.append(p)
+    )
     assert {r.row: r.reason for r in report.rejects} == {151: "expected 6 fields, got 4", 302: "high < low"}
     assert report.rows_read == len(rows) and report.rows_written == 0
     assert len(calls) > 3 and calls == sorted(calls) and calls[-1] <= 100  # several chunks, monotone progress
@@ -160,8 +169,21 @@ def test_failure_while_writing_second_symbol_leaves_store_unchanged(
 
 def test_column_map_and_date_format(store: MarketStore, tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    path.write_text("Day,Px Open,Px High,Px Low,Adj Close,Shares\n02/01/2024,10,11,9,10.5,100\n03/01/2024,10,12,9,11,200\n")
-    opts = ImportOptions(symbol="X", date_format="%d/%m/%Y", column_map={"ts": "Day", "open": "Px Open", "high": "Px High", "low": "Px Low", "close": "Adj Close", "volume": "Shares"})
+    path.write_text(
+        "Day,Px Open,Px High,Px Low,Adj Close,Shares\n02/01/2024,10,11,9,10.5,100\n03/01/2024,10,12,9,11,200\n"
+    )
+    opts = ImportOptions(
+        symbol="X",
+        date_format="%d/%m/%Y",
+        column_map={
+            "ts": "Day",
+            "open": "Px Open",
+            "high": "Px High",
+            "low": "Px Low",
+            "close": "Adj Close",
+            "volume": "Shares",
+        },
+    )
     report = import_file(store, path, opts)
     assert report.status == "imported"
     bars = store.read_bars("X")
@@ -182,7 +204,9 @@ def test_missing_column_and_bad_map_are_file_errors(store: MarketStore, tmp_path
 
 def test_parquet_import_and_multi_symbol_column(store: MarketStore, tmp_path: Path) -> None:
     a, b = daily_bars(5, seed=1).to_arrow(), daily_bars(5, seed=2).to_arrow()
-    table = pa.concat_tables([a.append_column("symbol", pa.array(["AAA"] * 5)), b.append_column("symbol", pa.array(["bbb"] * 5))])
+    table = pa.concat_tables(
+        [a.append_column("symbol", pa.array(["AAA"] * 5)), b.append_column("symbol", pa.array(["bbb"] * 5))]
+    )
     pq.write_table(table, tmp_path / "two.parquet")
     report = import_file(store, tmp_path / "two.parquet", ImportOptions(chunk_rows=100))
     assert report.status == "imported" and report.symbols == {"AAA": 5, "BBB": 5}
@@ -191,7 +215,9 @@ def test_parquet_import_and_multi_symbol_column(store: MarketStore, tmp_path: Pa
 
 def test_parquet_naive_intraday_times_need_timezone(store: MarketStore, tmp_path: Path) -> None:
     ts = pa.array(np.array(["2024-01-02T09:30", "2024-01-02T09:31"], dtype="datetime64[ns]"))
-    table = pa.table({"ts": ts, "open": [1.0, 1.0], "high": [1.0, 1.0], "low": [1.0, 1.0], "close": [1.0, 1.0], "volume": [1.0, 1.0]})
+    table = pa.table(
+        {"ts": ts, "open": [1.0, 1.0], "high": [1.0, 1.0], "low": [1.0, 1.0], "close": [1.0, 1.0], "volume": [1.0, 1.0]}
+    )
     pq.write_table(table, tmp_path / "m.parquet")
     with pytest.raises(ImportError_, match="no UTC offset"):
         import_file(store, tmp_path / "m.parquet", ImportOptions(symbol="M", bar_size="1m"))
@@ -217,7 +243,11 @@ def test_tick_import_with_timezone_dst_and_venues(store: MarketStore, tmp_path: 
     assert report.status == "rejected" and store.list() == []
     report = import_file(store, path, ImportOptions(kind="ticks", timezone="America/New_York", skip_invalid=True))
     ticks = store.read_ticks("T")
-    assert [str(t) for t in ticks.ts] == ["2024-03-08T20:59:59.000000000", "2024-03-11T13:30:00.000000000", "2024-03-11T13:30:00.000000000"]
+    assert [str(t) for t in ticks.ts] == [
+        "2024-03-08T20:59:59.000000000",
+        "2024-03-11T13:30:00.000000000",
+        "2024-03-11T13:30:00.000000000",
+    ]
     assert list(ticks.venue) == ["N", "D", ""] and list(ticks.size) == [100, 50, 30]
 
 
@@ -226,9 +256,18 @@ def test_tick_import_with_offsets_needs_no_timezone(store: MarketStore, tmp_path
     path.write_text("ts,price,size\n2024-01-02T14:30:00Z,5,10\n2024-01-02T09:30:01-05:00,5.5,20\n")
     report = import_file(store, path, ImportOptions(kind="ticks", symbol="U"))
     assert report.status == "imported"
-    assert [str(t) for t in store.read_ticks("U").ts] == ["2024-01-02T14:30:00.000000000", "2024-01-02T14:30:01.000000000"]
+    assert [str(t) for t in store.read_ticks("U").ts] == [
+        "2024-01-02T14:30:00.000000000",
+        "2024-01-02T14:30:01.000000000",
+    ]
 
 
 def test_daily_time_of_day_rejected(store: MarketStore, tmp_path: Path) -> None:
-    report = import_file(store, _write(tmp_path, ["2020-01-02,10,11,9,10,1", "2020-01-03 15:00,10,11,9,10,1", "2020-01-06T00:00:00-05:00,10,11,9,10,1"]))
+    report = import_file(
+        store,
+        _write(
+            tmp_path,
+            ["2020-01-02,10,11,9,10,1", "2020-01-03 15:00,10,11,9,10,1", "2020-01-06T00:00:00-05:00,10,11,9,10,1"],
+        ),
+    )
     assert [(r.row, "time of day" in r.reason) for r in report.rejects] == [(2, True)]

@@ -30,7 +30,9 @@ def recorded_frame(symbol: str, bar_size: str) -> pd.DataFrame:
     if bar_size == "1d":
         index = pd.DatetimeIndex(pd.to_datetime(df[index_col]), name="Date")
     else:
-        index = pd.DatetimeIndex(pd.to_datetime(df[index_col], utc=True), name="Datetime").tz_convert("America/New_York")
+        index = pd.DatetimeIndex(pd.to_datetime(df[index_col], utc=True), name="Datetime").tz_convert(
+            "America/New_York"
+        )
     df = df.drop(columns=[index_col]).set_index(index)
     df.columns = pd.MultiIndex.from_tuples([(c, symbol) for c in df.columns], names=["Price", "Ticker"])
     return df
@@ -53,7 +55,9 @@ def fake_yahoo(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_yahoo_recorded_daily(store: MarketStore, fake_yahoo: list[dict[str, Any]]) -> None:
-    report = update_prices(store, get_provider("yahoo_finance"), ["AAPL", "NOPE"], start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 16))
+    report = update_prices(
+        store, get_provider("yahoo_finance"), ["AAPL", "NOPE"], start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 16)
+    )
     ok, bad = report.results
     assert (ok.symbol, ok.status, ok.rows, ok.first, ok.last) == ("AAPL", "ok", 10, "2024-01-02", "2024-01-16")
     assert bad.status == "failed" and "returned no data for NOPE" in (bad.error or "")
@@ -70,7 +74,12 @@ def test_yahoo_recorded_intraday_converted_to_utc(store: MarketStore, fake_yahoo
     assert report.results[0].status == "ok"
     bars = store.read_bars("AAPL", "1h")
     # 09:30 EST = 14:30Z before the DST change, 09:30 EDT = 13:30Z after it
-    assert [str(t)[:16] for t in bars.ts] == ["2024-03-08T14:30", "2024-03-08T15:30", "2024-03-11T13:30", "2024-03-11T14:30"]
+    assert [str(t)[:16] for t in bars.ts] == [
+        "2024-03-08T14:30",
+        "2024-03-08T15:30",
+        "2024-03-11T13:30",
+        "2024-03-11T14:30",
+    ]
     assert fake_yahoo[0]["interval"] == "1h" and fake_yahoo[0]["period"] == "1y"
 
 
@@ -116,7 +125,16 @@ def test_drop_folder_provider(store: MarketStore, tmp_path: Path) -> None:
     (folder / "MSFT_daily.csv").write_bytes((SAMPLES / "MSFT_daily.csv").read_bytes())
     (folder / "BAD.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1,0.5,2,1,1\n")
     ctx = _ctx()
-    out = price_update.run({"symbols": ["MSFT", "BAD", "NONE"], "source": "drop_folder", "folder": str(folder), "start": "2017-01-01", "data": store.url}, ctx)
+    out = price_update.run(
+        {
+            "symbols": ["MSFT", "BAD", "NONE"],
+            "source": "drop_folder",
+            "folder": str(folder),
+            "start": "2017-01-01",
+            "data": store.url,
+        },
+        ctx,
+    )
     assert out["updated"] == 1
     failed = {f["symbol"]: f["error"] for f in out["failed"]}
     assert "row 1: high < low" in failed["BAD"] and "no file for NONE" in failed["NONE"]
@@ -124,7 +142,9 @@ def test_drop_folder_provider(store: MarketStore, tmp_path: Path) -> None:
     assert str(msft.ts[0])[:10] == "2017-01-03" and str(msft.ts[-1])[:10] == "2017-11-10"
     assert ctx.last_progress is not None and ctx.last_progress[0] == 100.0
     with pytest.raises(DataTaskError, match="does not exist"):
-        price_update.run({"symbols": ["MSFT"], "source": "drop_folder", "folder": str(tmp_path / "nope"), "data": store.url}, ctx)
+        price_update.run(
+            {"symbols": ["MSFT"], "source": "drop_folder", "folder": str(tmp_path / "nope"), "data": store.url}, ctx
+        )
 
 
 def test_synthetic_provider_is_deterministic(store: MarketStore) -> None:

@@ -16,7 +16,19 @@ def _arrays(cfg: SyntheticConfig) -> list[tuple]:
     out = []
     for sym, bars, ticks, meta in generate_universe(cfg):
         tick_cols = (ticks.ts, ticks.price, ticks.size, ticks.venue) if ticks is not None else (np.empty(0),) * 4
-        out.append((sym, bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, *tick_cols, meta.average_daily_volume))
+        out.append(
+            (
+                sym,
+                bars.ts,
+                bars.open,
+                bars.high,
+                bars.low,
+                bars.close,
+                bars.volume,
+                *tick_cols,
+                meta.average_daily_volume,
+            )
+        )
     return out
 
 
@@ -44,7 +56,9 @@ def test_bars_are_xnys_sessions_with_sane_ohlc() -> None:
     assert np.datetime64("2024-12-25", "ns") not in dates and np.datetime64("2024-07-04", "ns") not in dates
     for _, bars, ticks, meta in generate_universe(cfg):
         assert ticks is None and np.array_equal(bars.ts, dates)
-        assert (bars.low <= np.minimum(bars.open, bars.close)).all() and (bars.high >= np.maximum(bars.open, bars.close)).all()
+        assert (bars.low <= np.minimum(bars.open, bars.close)).all() and (
+            bars.high >= np.maximum(bars.open, bars.close)
+        ).all()
         assert (bars.low > 0).all() and (bars.volume > 0).all()
         assert np.array_equal(np.round(bars.close, 2), bars.close)  # cents
         assert meta.exchange == "XNYS" and meta.average_daily_volume == pytest.approx(bars.volume[-20:].mean())

@@ -18,7 +18,17 @@ from quantq.finance.data.providers import ProviderError, SourceUnavailable
 from quantq.finance.schema import Bars, SchemaError, check_symbol, is_daily
 
 HOST = "query1.finance.yahoo.com"
-INTERVALS = {"1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "1d": "1d", "1w": "1wk", "1mo": "1mo"}
+INTERVALS = {
+    "1m": "1m",
+    "2m": "2m",
+    "5m": "5m",
+    "15m": "15m",
+    "30m": "30m",
+    "1h": "1h",
+    "1d": "1d",
+    "1w": "1wk",
+    "1mo": "1mo",
+}
 
 
 def check_network(host: str = HOST, timeout: float = 5.0) -> None:
@@ -45,7 +55,9 @@ def bars_from_yahoo_frame(frame: Any, symbol: str, bar_size: str) -> tuple[Bars,
     import pandas as pd
 
     if frame is None or len(frame) == 0:
-        raise ProviderError(f"Yahoo Finance returned no data for {symbol} (unknown symbol, empty range or a failed request)")
+        raise ProviderError(
+            f"Yahoo Finance returned no data for {symbol} (unknown symbol, empty range or a failed request)"
+        )
     df = frame
     if isinstance(df.columns, pd.MultiIndex):
         tickers = df.columns.get_level_values(-1)
@@ -101,7 +113,13 @@ class YahooProvider:
             check_network()
             self._checked = True
         end_excl = (end + dt.timedelta(days=1)).isoformat() if end else None  # yfinance's end is exclusive
-        kwargs: dict[str, Any] = {"interval": INTERVALS[bar_size], "auto_adjust": True, "actions": False, "progress": False, "threads": False}
+        kwargs: dict[str, Any] = {
+            "interval": INTERVALS[bar_size],
+            "auto_adjust": True,
+            "actions": False,
+            "progress": False,
+            "threads": False,
+        }
         if start is None and end is None:
             kwargs["period"] = "1y"
         else:
