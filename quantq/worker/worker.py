@@ -50,6 +50,7 @@ class WorkerOptions:
     retry_backoff: float = 2.0  #: first retry delay in seconds; doubles per attempt, with jitter
     retry_backoff_max: float = 600.0
     max_memory_mb: int = 0  #: per child process; 0 is no limit
+    prefetch: int = 1  #: jobs claimed ahead of a free slot, so the next starts at once (their leases are renewed)
     status_interval: float = 30.0  #: seconds between status lines; 0 turns them off
     maintenance: bool = True  #: promote due jobs, reap lost leases, prune expired results
 
@@ -158,13 +159,20 @@ class Worker:
             slot.start()
             self.slots.append(slot)
         with self._free_cond:
-            self._free = len(self.slots)
+            self._free = len(self.slots) + self.options.prefetch
 
     def _replace_slot(self, slot: Slot) -> None:
         slot.kill()
         fresh = self._new_slot(slot.index)
         fresh.start()
         self.slots[slot.index] = fresh
+
+    def _hand_back(self, claim: jobs.Claim) -> None:
+        try:
+            self.backend.release(claim)
+        except errors.QuantqError:
+            pass  # its lease will run out and the job will run again
+        self._release_slot()
 
     def _release_slot(self) -> None:
         with self._free_cond:
@@ -253,11 +261,12 @@ class Worker:
 
     def _dispatch(self) -> None:
         while self._inbox:
-            claim = self._inbox.popleft()
             slot = next((s for s in self.slots if not s.busy), None)
-            if slot is None or self._draining.is_set():
-                self.backend.release(claim)
-                self._release_slot()
+            if slot is None:
+                return  # prefetched: it starts when a slot frees
+            claim = self._inbox.popleft()
+            if self._draining.is_set():
+                self._hand_back(claim)
                 continue
             job = claim.job
             timeout = job.timeout if job.timeout is not None else self.options.job_timeout
@@ -295,6 +304,7 @@ class Worker:
                 if not slot.conn.poll(0):
                     break
         if outcomes:
+            self._dispatch()  # start the next jobs before writing these outcomes
             self._report([o for _, o in outcomes if o is not None])
 
     def _on_message(self, slot: Slot, message: dict[str, Any]) -> Outcome | None:
@@ -420,9 +430,11 @@ class Worker:
             return
         timers["heartbeat"] = time.monotonic()
         running = [s for s in self.slots if s.claim is not None]
+        waiting = list(self._inbox)
         try:
-            if running:
-                renewed = self.backend.renew([s.claim for s in running if s.claim is not None], self.options.lease)
+            if running or waiting:
+                claims = [s.claim for s in running if s.claim is not None] + waiting
+                renewed = self.backend.renew(claims, self.options.lease)
                 for slot, claim in zip(running, renewed):
                     if claim is None:
                         self._stop_job(slot, "its lease could not be renewed")

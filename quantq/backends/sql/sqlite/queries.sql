@@ -25,7 +25,7 @@ SET status = 'running', attempts = attempts + 1, worker_id = :worker_id, hostnam
     started_at = :now, updated_at = :now, progress = 0, status_message = NULL,
     lease_token = :token || '.' || seq, lease_expires_at = :now + :lease
 WHERE seq IN (
-    SELECT seq FROM quantq_jobs
+    SELECT seq FROM quantq_jobs INDEXED BY quantq_jobs_ready  -- else the planner sorts every queued job
     WHERE status = 'queued'
       AND queue IN (SELECT value FROM json_each(:queues))
       AND queue NOT IN (SELECT name FROM quantq_queues WHERE paused = 1)

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS quantq_jobs (
     lease_expires_at REAL
 );
 
-CREATE INDEX IF NOT EXISTS quantq_jobs_claim ON quantq_jobs (queue, priority DESC, seq) WHERE status = 'queued';
+-- The claim walks queued jobs in priority order and stops at its LIMIT (see queries.sql: claim).
+CREATE INDEX IF NOT EXISTS quantq_jobs_ready ON quantq_jobs (priority DESC, seq) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS quantq_jobs_due ON quantq_jobs (run_at) WHERE status = 'scheduled';
 CREATE INDEX IF NOT EXISTS quantq_jobs_lease ON quantq_jobs (lease_expires_at) WHERE status = 'running';
 CREATE INDEX IF NOT EXISTS quantq_jobs_expiry ON quantq_jobs (expires_at) WHERE expires_at IS NOT NULL;
