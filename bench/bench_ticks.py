@@ -12,7 +12,7 @@ import argparse
 import datetime as dt
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,9 @@ def synthetic(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     ts = np.sort(np.asarray(day_starts)[day] + rng.integers(0, 16 * 3600 * 10**9, n))
     cents = 5000 + np.cumsum(rng.integers(-2, 3, n))
     price = cents / 100 + np.where(rng.random(n) < 0.05, rng.integers(1, 100, n) / 10_000, 0.0)
-    size = np.where(rng.random(n) < 0.6, rng.choice([100, 200, 300, 400, 500, 1000], n), rng.integers(1, 999, n)).astype(float)
+    size = np.where(
+        rng.random(n) < 0.6, rng.choice([100, 200, 300, 400, 500, 1000], n), rng.integers(1, 999, n)
+    ).astype(float)
     return {"ts": ts, "price": np.round(price, 6), "size": size, "venue": rng.choice(VENUES, n), "seq": np.arange(n)}
 
 
@@ -73,15 +75,25 @@ def main() -> None:
             store = MarketStore.open(tmp)
             with store.batch() as b:
                 for s, c in raw.items():
-                    b.write_ticks(s, Ticks(ts=c["ts"].view("datetime64[ns]"), price=c["price"], size=c["size"],
-                                           venue=c["venue"], seq=c["seq"]))
+                    b.write_ticks(
+                        s,
+                        Ticks(
+                            ts=c["ts"].view("datetime64[ns]"),
+                            price=c["price"],
+                            size=c["size"],
+                            venue=c["venue"],
+                            seq=c["seq"],
+                        ),
+                    )
             for s in raw:
                 store.set_meta(s, average_daily_volume=adv[s])
             source = job.TickSource(tmp)
             e_cpu, e_wall, out = cpu(lambda: job.run_deeper_analysis(None, config, source, job_id="bench"))
             assert out["processed_count"] == args.symbols, out["processed_count"]  # type: ignore[index]
             rows.append(("job end to end (store read + sessions + validate + analyze)", e_cpu, e_wall))
-    print(f"deeper analysis: {args.symbols} symbols x {args.prints:,} prints = {total:,} prints, numpy {np.__version__}")
+    print(
+        f"deeper analysis: {args.symbols} symbols x {args.prints:,} prints = {total:,} prints, numpy {np.__version__}"
+    )
     print(f"{'stage':<58} {'CPU s':>8} {'wall s':>8} {'prints/s (CPU)':>16}")
     for name, c, w in rows:
         rate = "" if name.startswith("XNYS") else f"{total / c if c else float('inf'):,.0f}"

@@ -16,8 +16,9 @@ import datetime as _dt
 import math
 import numbers
 import re
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -30,7 +31,7 @@ TIME_WINDOWS: dict[str, int] = {"10m": 600, "30m": 1800, "1h": 3600, "3h": 10800
 GRPAN_SESSION_WINDOWS: dict[str, int] = {"1d": 1, "3d": 3}
 RWVAP_WINDOWS: dict[str, int] = {"1d": 1, "3d": 3, "5d": 5}
 GOD_WINDOWS: tuple[str, ...] = ("10m", "30m", "1h", "3h", "1d", "3d")
-SPREAD_SCORE_RANGE = 0.24  # spread_score reaches 100 at srpan_min_gap + 0.24
+SPREAD_SCORE_RANGE_MICROS = 240_000  # spread_score reaches 100 at srpan_min_gap + 0.24
 
 MICRO = 1_000_000
 _NS = 1_000_000_000
@@ -202,7 +203,9 @@ def to_utc_ns(values: Any) -> np.ndarray:
 def _venue_codes(venue: Any, n: int) -> tuple[np.ndarray, tuple[str, ...]]:
     if venue is None:
         return np.zeros(n, dtype=np.int32), ("",)
-    if isinstance(venue, pd.Categorical) or (isinstance(venue, pd.Series) and isinstance(venue.dtype, pd.CategoricalDtype)):
+    if isinstance(venue, pd.Categorical) or (
+        isinstance(venue, pd.Series) and isinstance(venue.dtype, pd.CategoricalDtype)
+    ):
         cat = venue if isinstance(venue, pd.Categorical) else venue.array
         codes = np.asarray(cat.codes, dtype=np.int32)
         names = tuple(str(c) for c in cat.categories) + ("",)
@@ -480,7 +483,9 @@ class _Symbol:
         dark = dark_lut[prints.venue_codes]
         s = self.s
         hundred = 100 * MICRO
-        dark_w = np.where((s == hundred) | (s == 2 * hundred), 5, np.where((s >= 3 * hundred) & (s % hundred == 0), 2, 1))
+        dark_w = np.where(
+            (s == hundred) | (s == 2 * hundred), 5, np.where((s >= 3 * hundred) & (s % hundred == 0), 2, 1)
+        )
         self.w5 = np.where(dark, dark_w, 5).astype(np.int64)  # GRPAN weights in fifths
         kept = s >= config.micros["min_lot"]
         # session of each print: the last open at or before it, if the print is not after its close
@@ -509,8 +514,15 @@ class _Symbol:
         return lo, hi, sessions.dates[first : self.anchor + 1]
 
 
-def _grpan_window(sym: _Symbol, rows: _Rows, sl: slice, last_micros: int, config: DeeperAnalysisConfig,
-                  reason_if_empty: str, sessions: tuple[str, ...] | None) -> tuple[GrpanWindow, int | None]:
+def _grpan_window(
+    sym: _Symbol,
+    rows: _Rows,
+    sl: slice,
+    last_micros: int,
+    config: DeeperAnalysisConfig,
+    reason_if_empty: str,
+    sessions: tuple[str, ...] | None,
+) -> tuple[GrpanWindow, int | None]:
     codes = rows.codes[sl]
     n = int(codes.shape[0])
     if n == 0:
@@ -519,7 +531,8 @@ def _grpan_window(sym: _Symbol, rows: _Rows, sl: slice, last_micros: int, config
     g = int(sym.uniq[ranked[0]])
     near = int(np.count_nonzero(np.abs(rows.p[sl] - g) <= config.micros["band"]))
     top = tuple(
-        PriceWeight(int(sym.uniq[c]) / MICRO, int(w) / 5) for c, w in zip(ranked[: config.top_n], totals[: config.top_n])
+        PriceWeight(int(sym.uniq[c]) / MICRO, int(w) / 5)
+        for c, w in zip(ranked[: config.top_n], totals[: config.top_n], strict=True)
     )
     window = GrpanWindow(
         grpan_price=g / MICRO,
@@ -535,8 +548,9 @@ def _grpan_window(sym: _Symbol, rows: _Rows, sl: slice, last_micros: int, config
     return window, g
 
 
-def _grpan(sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig,
-           last_micros: int) -> tuple[dict[str, GrpanWindow], dict[str, int | None]]:
+def _grpan(
+    sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig, last_micros: int
+) -> tuple[dict[str, GrpanWindow], dict[str, int | None]]:
     t_last = int(sym.ts[-1])
     kept = sym.kept
     n_kept = int(kept.pos.shape[0])
@@ -579,8 +593,9 @@ def _extreme_threshold_micros(adv: float | None, multiplier: float) -> tuple[flo
     return float(exact), int((exact * MICRO).to_integral_value(rounding="ROUND_FLOOR"))
 
 
-def _rwvap(sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig, adv: float | None,
-           last_price: float) -> dict[str, RwvapWindow]:
+def _rwvap(
+    sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig, adv: float | None, last_price: float
+) -> dict[str, RwvapWindow]:
     threshold, thr_micros = _extreme_threshold_micros(adv, config.extreme_multiplier)
     out: dict[str, RwvapWindow] = {}
     for name, n_sessions in RWVAP_WINDOWS.items():
@@ -604,8 +619,9 @@ def _rwvap(sym: _Symbol, sessions: SessionTable, config: DeeperAnalysisConfig, a
         n_used = count - n_excl
         if n_used >= config.rwvap_min_prints:
             status = "OK"
-            value: float | None = float(psf.sum() / sf.sum())
-            deviation = last_price - value
+            vwap = float(psf.sum() / sf.sum())
+            value: float | None = vwap
+            deviation: float | None = last_price - vwap
         else:
             status = "COLLECTING" if n_used else "INSUFFICIENT_DATA"
             value = deviation = None
@@ -644,20 +660,22 @@ def _srpan(prints: TickPrints, config: DeeperAnalysisConfig) -> Srpan:
     g1 = int(uc[ranked[0]])
     dist1 = np.abs(uc - g1) * 10_000
     c1 = 100.0 * int(weight_of[dist1 <= band_c].sum()) / total_q
-    base = dict(print_count=int(elig.shape[0]), total_weight=total_q / 4, g1=g1 / 100, c1=c1)
     candidate = dist1 >= gap_c
     cand_ranked = ranked[candidate[ranked]]  # keeps the GRPAN order: weight desc, earlier last print first
     if cand_ranked.shape[0] == 0:
-        return Srpan("NO_G2", **base)
+        return Srpan("NO_G2", int(elig.shape[0]), total_weight=total_q / 4, g1=g1 / 100, c1=c1)
     g2 = int(uc[cand_ranked[0]])
     c2 = 100.0 * int(weight_of[candidate & (np.abs(uc - g2) * 10_000 <= band_c)].sum()) / total_q
     spread_cents = abs(g2 - g1)
     balance = max(0.0, 100.0 - abs(c1 - c2))
     total_score = min(100.0, c1 + c2)
-    spread_score = min(100.0, max(0.0, 100.0 * (spread_cents * 10_000 - gap_c) / (SPREAD_SCORE_RANGE * MICRO)))
+    spread_score = min(100.0, max(0.0, 100.0 * (spread_cents * 10_000 - gap_c) / SPREAD_SCORE_RANGE_MICROS))
     return Srpan(
         "OK",
-        **base,
+        int(elig.shape[0]),
+        total_weight=total_q / 4,
+        g1=g1 / 100,
+        c1=c1,
         g2=g2 / 100,
         c2=c2,
         spread=spread_cents / 100,
@@ -701,7 +719,7 @@ def analyze(
     last_micros = int(prints.price_micros[-1])
     last_price = last_micros / MICRO
     grpan, values = _grpan(sym, sessions, config, last_micros)
-    god_inputs = [values[w] for w in GOD_WINDOWS if values[w] is not None]
+    god_inputs = [g for g in (values[w] for w in GOD_WINDOWS) if g is not None]
     god = None
     if god_inputs:
         k = len(god_inputs)

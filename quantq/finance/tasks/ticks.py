@@ -8,7 +8,8 @@ or with an invalid print becomes ``{symbol, error}`` and the others still comple
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import pydantic
 
@@ -56,7 +57,7 @@ class TickSource:
 
 
 def _now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+    return _dt.datetime.now(_dt.UTC).isoformat()
 
 
 def failure_result(job_id: str, error: str, timestamp: str | None = None) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from quantq.finance import ticks
 

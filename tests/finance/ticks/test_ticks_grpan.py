@@ -29,9 +29,18 @@ def test_grpan_weights_lit_and_dark_venues() -> None:
     r = analyze(rows, top_n=20)
     # ranking: weight descending, ties -> the price whose last print comes first (time order)
     assert top(r, "latest") == [
-        (10.01, 1.0), (10.02, 1.0), (10.03, 1.0), (10.04, 1.0), (10.11, 1.0),
-        (10.05, 0.4), (10.06, 0.4), (10.12, 0.4),
-        (10.07, 0.2), (10.08, 0.2), (10.09, 0.2), (10.10, 0.2),
+        (10.01, 1.0),
+        (10.02, 1.0),
+        (10.03, 1.0),
+        (10.04, 1.0),
+        (10.11, 1.0),
+        (10.05, 0.4),
+        (10.06, 0.4),
+        (10.12, 0.4),
+        (10.07, 0.2),
+        (10.08, 0.2),
+        (10.09, 0.2),
+        (10.10, 0.2),
     ]
     latest = window(r, "latest")
     assert latest["grpan_price"] == 10.01

@@ -56,8 +56,13 @@ def test_naive_datetime64_is_rejected_but_int_ns_and_aware_values_are_utc() -> N
         ticks.TickPrints.from_columns("X", np.array(["2024-03-08T15:00"], dtype="datetime64[ns]"), [1.0], [1.0])
     expected = pd.Timestamp("2024-03-08T15:00:00Z").value
     aware = pd.Series(pd.to_datetime(["2024-03-08T10:00:00-05:00"], utc=True))
-    for ts in (np.array([expected]), aware, [datetime.datetime(2024, 3, 8, 15, tzinfo=datetime.timezone.utc)],
-               ["2024-03-08T15:00:00Z"], ["2024-03-08T16:00:00+01:00"]):
+    for ts in (
+        np.array([expected]),
+        aware,
+        [datetime.datetime(2024, 3, 8, 15, tzinfo=datetime.UTC)],
+        ["2024-03-08T15:00:00Z"],
+        ["2024-03-08T16:00:00+01:00"],
+    ):
         assert int(ticks.TickPrints.from_columns("X", ts, [1.0], [1.0]).ts_ns[0]) == expected
 
 
@@ -101,10 +106,23 @@ def test_no_prints_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("min_lot", -1), ("band", -0.01), ("band", 0.0400001), ("latest_prints", 0), ("latest_prints", 1.5),
-        ("top_n", 0), ("extreme_multiplier", 0), ("extreme_multiplier", float("inf")), ("rwvap_min_prints", 0),
-        ("srpan_prints", 0), ("srpan_min_size", float("nan")), ("srpan_min_prints", 31), ("srpan_band", -1),
-        ("srpan_min_gap", 0), ("dark_venues", "D"), ("dark_venues", [1]), ("min_lot", True),
+        ("min_lot", -1),
+        ("band", -0.01),
+        ("band", 0.0400001),
+        ("latest_prints", 0),
+        ("latest_prints", 1.5),
+        ("top_n", 0),
+        ("extreme_multiplier", 0),
+        ("extreme_multiplier", float("inf")),
+        ("rwvap_min_prints", 0),
+        ("srpan_prints", 0),
+        ("srpan_min_size", float("nan")),
+        ("srpan_min_prints", 31),
+        ("srpan_band", -1),
+        ("srpan_min_gap", 0),
+        ("dark_venues", "D"),
+        ("dark_venues", [1]),
+        ("min_lot", True),
     ],
 )
 def test_config_rejects_out_of_range_values(field: str, value: object) -> None:
@@ -135,12 +153,32 @@ def test_result_is_deterministic_strict_json_and_inputs_are_untouched() -> None:
     assert list(ticks.analyze(p, table, 400.0, cfg).to_json()["grpan"]["windows"]) == list(ticks.GRPAN_WINDOWS)
     assert set(out) == {"symbol", "god", "rod", "grpan", "rwvap", "srpan", "tick_count", "last_price", "timestamp"}
     assert set(out["rwvap"]["1d"]) == {
-        "rwvap", "status", "print_count", "effective_print_count", "excluded_print_count", "total_volume",
-        "effective_volume", "excluded_volume", "extreme_threshold", "deviation_vs_last", "sessions",
+        "rwvap",
+        "status",
+        "print_count",
+        "effective_print_count",
+        "excluded_print_count",
+        "total_volume",
+        "effective_volume",
+        "excluded_volume",
+        "extreme_threshold",
+        "deviation_vs_last",
+        "sessions",
     }
     assert set(out["srpan"]) == {
-        "status", "print_count", "total_weight", "g1", "c1", "g2", "c2", "spread", "direction",
-        "balance_score", "total_score", "spread_score", "score",
+        "status",
+        "print_count",
+        "total_weight",
+        "g1",
+        "c1",
+        "g2",
+        "c2",
+        "spread",
+        "direction",
+        "balance_score",
+        "total_score",
+        "spread_score",
+        "score",
     }
 
 

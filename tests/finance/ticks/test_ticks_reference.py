@@ -41,13 +41,12 @@ def _heaviest(items: list[tuple[Any, Fraction]]) -> list[tuple[Any, Fraction]]:
 
 
 def _reference(rows: list[tuple[int, Decimal, Decimal, str | None]], adv: float | None) -> dict[str, Any]:
-    cfg = ticks.DeeperAnalysisConfig()
     table = session_table()
     rows = sorted(rows, key=lambda r: r[0])  # stable
     t_last, last = rows[-1][0], rows[-1][1]
 
     def session_of(t: int) -> int | None:
-        for k, (o, c) in enumerate(zip(table.opens_ns.tolist(), table.closes_ns.tolist())):
+        for k, (o, c) in enumerate(zip(table.opens_ns.tolist(), table.closes_ns.tolist(), strict=True)):
             if o <= t <= c:
                 return k
         return None
@@ -62,8 +61,13 @@ def _reference(rows: list[tuple[int, Decimal, Decimal, str | None]], adv: float 
         ranked = _heaviest([(rows[i][1], _grpan_weight(rows[i][2], rows[i][3])) for i in idx])
         g = ranked[0][0]
         near = sum(1 for i in idx if abs(rows[i][1] - g) <= Decimal("0.04"))
-        return {"g": g, "conc": 100 * near / len(idx), "n": len(idx), "vol": sum(rows[i][2] for i in idx),
-                "top": [(float(p), float(w)) for p, w in ranked[:5]]}
+        return {
+            "g": g,
+            "conc": 100 * near / len(idx),
+            "n": len(idx),
+            "vol": sum(rows[i][2] for i in idx),
+            "top": [(float(p), float(w)) for p, w in ranked[:5]],
+        }
 
     def in_sessions(i: int, n: int) -> bool:
         return anchor is not None and sess[i] is not None and anchor - n < sess[i] <= anchor
@@ -91,7 +95,7 @@ def _reference(rows: list[tuple[int, Decimal, Decimal, str | None]], adv: float 
     if len(elig) >= 8:
         cents = [(r[1] * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP) for r in elig]
         ws = [Fraction(1) if r[2] in (100, 200, 300) else Fraction(1, 4) for r in elig]
-        ranked = _heaviest(list(zip(cents, ws)))
+        ranked = _heaviest(list(zip(cents, ws, strict=True)))
         total = sum(ws)
         g1 = ranked[0][0]
         c1 = 100 * sum(w for p, w in ranked if abs(p - g1) <= 3) / total
@@ -110,17 +114,26 @@ prices = st.integers(min_value=995, max_value=1010).map(lambda c: Decimal(c) / 1
 )
 sizes = st.sampled_from([Decimal(s) for s in ("100", "200", "300", "400", "50", "19", "20", "150.5", "1000", "10")])
 venues = st.sampled_from(["NSDQ", "ARCA", "D", " d ", "", None, "FINRA", "TRFX"])
-offsets = st.integers(min_value=0, max_value=9 * 86_400) | st.sampled_from([7 * 86_400 + k * 600 for k in range(25)]) | st.integers(min_value=7 * 86_400, max_value=7 * 86_400 + 4 * 3600)
+offsets = (
+    st.integers(min_value=0, max_value=9 * 86_400)
+    | st.sampled_from([7 * 86_400 + k * 600 for k in range(25)])
+    | st.integers(min_value=7 * 86_400, max_value=7 * 86_400 + 4 * 3600)
+)
 row = st.tuples(offsets, prices, sizes, venues)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(row, min_size=1, max_size=60), st.sampled_from([None, 250.0, 1000.0]))
-def test_vectorised_analysis_matches_the_reference(raw: list[tuple[int, Decimal, Decimal, str | None]], adv: float | None) -> None:
+def test_vectorised_analysis_matches_the_reference(
+    raw: list[tuple[int, Decimal, Decimal, str | None]], adv: float | None
+) -> None:
     rows = [(BASE + o * NS, p, s, v) for o, p, s, v in raw]
     p = ticks.TickPrints.from_columns(
-        "REF", np.array([r[0] for r in rows], dtype=np.int64), np.array([float(r[1]) for r in rows]),
-        np.array([float(r[2]) for r in rows]), [r[3] for r in rows],
+        "REF",
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([float(r[1]) for r in rows]),
+        np.array([float(r[2]) for r in rows]),
+        [r[3] for r in rows],
     )
     got = ticks.analyze(p, session_table(), adv, ticks.DeeperAnalysisConfig()).to_json()
     want = _reference(rows, adv)

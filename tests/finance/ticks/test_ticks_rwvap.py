@@ -77,11 +77,19 @@ def test_rwvap_statuses_by_used_prints() -> None:
     assert ok["rwvap"] == pytest.approx((10 + 11 + 12 + 13 + 14) / 5, rel=1e-12)
     collecting = analyze(_five([100] * 4))["rwvap"]["1d"]  # 4 -> COLLECTING, counts still reported
     assert (collecting["status"], collecting["rwvap"], collecting["print_count"], collecting["total_volume"]) == (
-        "COLLECTING", None, 4, 400.0)
+        "COLLECTING",
+        None,
+        4,
+        400.0,
+    )
     # every print a block: none used -> INSUFFICIENT_DATA, with the counts
     none = analyze(_five([500] * 3), adv=100)["rwvap"]["1d"]
     assert (none["status"], none["rwvap"], none["print_count"], none["excluded_print_count"]) == (
-        "INSUFFICIENT_DATA", None, 3, 3)
+        "INSUFFICIENT_DATA",
+        None,
+        3,
+        3,
+    )
     assert (none["effective_volume"], none["excluded_volume"]) == (0.0, 1500.0)
     assert analyze(_five([500] * 3), adv=100)["rod"] is None
 

@@ -73,7 +73,11 @@ def test_anchor_with_only_odd_lots_does_not_fall_back() -> None:
     w1 = window(r, "1d")
     assert (w1["reason"], w1["sessions"], w1["grpan_price"]) == ("NO_KEPT_PRINTS", ["2024-03-08"], None)
     w3 = window(r, "3d")
-    assert (w3["grpan_price"], w3["print_count"], w3["sessions"]) == (10.0, 1, ["2024-03-06", "2024-03-07", "2024-03-08"])
+    assert (w3["grpan_price"], w3["print_count"], w3["sessions"]) == (
+        10.0,
+        1,
+        ["2024-03-06", "2024-03-07", "2024-03-08"],
+    )
     # RWVAP has no size filter: the two odd lots are used -> COLLECTING (1-4 prints)
     assert (r["rwvap"]["1d"]["status"], r["rwvap"]["1d"]["print_count"]) == ("COLLECTING", 2)
 

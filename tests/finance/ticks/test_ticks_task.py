@@ -40,7 +40,12 @@ class FakeSource:
 
 def _run(source: FakeSource, symbols: list[str] | None = None, **kw: Any) -> dict[str, Any]:
     return job.run_deeper_analysis(
-        symbols, ticks.DeeperAnalysisConfig(), source, job_id="job-1", clock=lambda: "2026-01-01T00:00:00+00:00", **kw  # type: ignore[arg-type]
+        symbols,
+        ticks.DeeperAnalysisConfig(),
+        source,
+        job_id="job-1",
+        clock=lambda: "2026-01-01T00:00:00+00:00",
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -82,7 +87,11 @@ def test_empty_list_means_every_symbol_and_an_empty_store_fails_the_job() -> Non
 
 def test_progress_per_symbol_and_cancellation() -> None:
     seen: list[tuple[float, str]] = []
-    _run(FakeSource({"A": SIMPLE, "B": SIMPLE, "C": SIMPLE, "D": SIMPLE}), None, progress=lambda p, m: seen.append((p, m)))
+    _run(
+        FakeSource({"A": SIMPLE, "B": SIMPLE, "C": SIMPLE, "D": SIMPLE}),
+        None,
+        progress=lambda p, m: seen.append((p, m)),
+    )
     assert [p for p, _ in seen] == [25.0, 50.0, 75.0, 100.0]
     assert seen[0][1] == "A: ok (1/4)"
 
@@ -101,8 +110,15 @@ def test_progress_per_symbol_and_cancellation() -> None:
 
 def test_failure_result_shape_for_the_api() -> None:
     out = job.failure_result("j", "bad args", timestamp="t")
-    assert out == {"success": False, "job_id": "j", "error": "bad args", "processed_count": 0,
-                   "total_symbols": 0, "data": {}, "timestamp": "t"}
+    assert out == {
+        "success": False,
+        "job_id": "j",
+        "error": "bad args",
+        "processed_count": 0,
+        "total_symbols": 0,
+        "data": {},
+        "timestamp": "t",
+    }
 
 
 @pytest.mark.parametrize(
@@ -137,8 +153,13 @@ def _write(store: MarketStore, symbol: str, rows: list[tuple[str, float, float, 
     ts = pd.to_datetime([r[0] for r in rows], utc=True).as_unit("ns").asi8.view("datetime64[ns]")
     store.write_ticks(
         symbol,
-        Ticks(ts=ts, price=np.array([r[1] for r in rows]), size=np.array([r[2] for r in rows], dtype=float),
-              venue=np.array([r[3] for r in rows], dtype=object), seq=np.arange(len(rows), dtype=np.int64)),
+        Ticks(
+            ts=ts,
+            price=np.array([r[1] for r in rows]),
+            size=np.array([r[2] for r in rows], dtype=float),
+            venue=np.array([r[3] for r in rows], dtype=object),
+            seq=np.arange(len(rows), dtype=np.int64),
+        ),
     )
 
 
