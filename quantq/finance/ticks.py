@@ -16,7 +16,6 @@ import datetime as _dt
 import math
 import numbers
 import re
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -143,25 +142,19 @@ def _numeric(name: str, values: Any, n: int) -> np.ndarray:
 
 
 def _to_micros(name: str, x: np.ndarray) -> np.ndarray:
-    bad = ~np.isfinite(x)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} is not numeric")
-    bad = x <= 0
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} is not positive")
-    bad = x > _MAX_VALUE
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} is too large")
     micros = np.rint(x * MICRO)
-    # 1e-9 absolute, widened by float64 resolution for large values
-    tol = np.maximum(_DECIMAL_TOL, np.abs(x) * 4e-16)
-    bad = np.abs(x - micros / MICRO) > tol
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} has more than 6 decimals")
+    with np.errstate(invalid="ignore"):
+        checks = (
+            (~np.isfinite(x), "is not numeric"),
+            (x <= 0, "is not positive"),
+            (x > _MAX_VALUE, "is too large"),
+            # 1e-9 absolute, widened by float64 resolution for large values
+            (np.abs(x - micros / MICRO) > np.maximum(_DECIMAL_TOL, np.abs(x) * 4e-16), "has more than 6 decimals"),
+        )
+    for bad, problem in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InvalidTicks(f"print {i}: {name} {float(x[i])!r} {problem}")
     return micros.astype(np.int64)
 
 
@@ -330,10 +323,6 @@ class SessionTable:
 
 
 # --------------------------------------------------------------------------- results
-
-
-def _f(micros: int | None) -> float | None:
-    return None if micros is None else micros / MICRO
 
 
 @dataclasses.dataclass(frozen=True)
@@ -738,12 +727,3 @@ def analyze(
         last_price=last_price,
         timestamp=exchange_time(t_last),
     )
-
-
-def analyze_many(
-    items: Iterable[tuple[TickPrints, float | None]],
-    sessions: SessionTable,
-    config: DeeperAnalysisConfig,
-) -> list[SymbolAnalysis]:
-    """:func:`analyze` over several symbols sharing one session table."""
-    return [analyze(prints, sessions, adv, config) for prints, adv in items]
