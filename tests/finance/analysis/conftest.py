@@ -35,3 +35,9 @@ def goog_bars(goog: Any) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def backtesting() -> Any:
     return _oracle("backtesting")
+
+
+@pytest.fixture(scope="session")
+def empyrical() -> Any:
+    """empyrical-reloaded: the pinned Sharpe, Sortino, volatility, VaR/CVaR, beta share its formulas."""
+    return _oracle("empyrical")
