@@ -151,7 +151,8 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-@task(TASK_NAME, timeout=300.0)  # the seed worker's MAX_JOB_TIME default
+# seed 000's worker: MAX_JOB_TIME 300 s, results kept 2 hours
+@task(TASK_NAME, timeout=300.0, result_ttl=2 * 3600)
 def deeper_analysis(
     ctx: TaskContext,
     symbols: list[str] | None = None,

@@ -198,3 +198,35 @@ def test_caller_arrays_are_copied_not_frozen() -> None:
     assert int(p.ts_ns[0]) == pd.Timestamp(T).value
     with pytest.raises(ticks.InvalidTicks, match="print 1: missing time"):
         ticks.TickPrints.from_columns("X", np.array([1, np.iinfo(np.int64).min]), [1.0, 1.0], [1.0, 1.0])
+
+
+def test_host_time_zone_does_not_matter(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from .helpers import SCENARIO
+
+    baseline = json.dumps(analyze(SCENARIO, adv=400.0), sort_keys=True)
+    try:
+        for zone in ("Asia/Tokyo", "America/Los_Angeles", "UTC"):
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            assert json.dumps(analyze(SCENARIO, adv=400.0), sort_keys=True) == baseline, zone
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_pure_module_imports_no_quantq_core_and_no_io() -> None:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(ticks))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    allowed = {"__future__", "dataclasses", "datetime", "math", "numbers", "re", "decimal", "typing", "zoneinfo",
+               "numpy", "pandas", "exchange_calendars"}  # fmt: skip
+    assert imported <= allowed, imported - allowed
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+    }
+    assert not names & {"open", "now", "utcnow", "today", "time", "environ", "getenv", "print"}

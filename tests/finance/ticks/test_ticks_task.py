@@ -214,3 +214,14 @@ def test_session_table_widens_for_symbols_far_apart() -> None:
     # 3d of 2023-06-15 skips the weekend: Tue 13, Wed 14, Thu 15
     assert out["data"]["OLD"]["rwvap"]["3d"]["sessions"] == ["2023-06-13", "2023-06-14", "2023-06-15"]
     assert out["data"]["OLD"]["rwvap"]["1d"]["rwvap"] == 30.0
+
+
+def test_task_defaults_follow_the_seed_worker() -> None:
+    assert job.deeper_analysis.name == "deeper_analysis"
+    assert (job.deeper_analysis.options.timeout, job.deeper_analysis.options.result_ttl) == (300.0, 7200)
+    schema = job.deeper_analysis.args_schema()
+    assert set(schema["properties"]) == {
+        "symbols", "min_lot", "band", "latest_prints", "top_n", "dark_venues", "extreme_multiplier",
+        "rwvap_min_prints", "srpan_prints", "srpan_min_size", "srpan_min_prints", "srpan_band", "srpan_min_gap",
+    }  # fmt: skip
+    assert schema["additionalProperties"] is False
