@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import redis as redis_py
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from quantq import envelope, errors, jobs
@@ -66,7 +67,7 @@ class RedisBackend(base.Backend):
             )
         except ValueError as exc:
             raise errors.ConfigError(f"bad Redis URL: {exc}") from None
-        self._scripts: dict[str, Script] = {name: self.client.register_script(src) for name, src in _SOURCES.items()}
+        self._sha = {name: Script(self.client, src).sha for name, src in _SOURCES.items()}
         self._queues: set[str] = set()
         self._queues_lock = threading.Lock()
         self._due_at: dict[str, float] = {}  # queue -> monotonic time its next scheduled job is due
@@ -88,14 +89,21 @@ class RedisBackend(base.Backend):
         except redis_py.RedisError as exc:
             raise errors.BackendError(f"Redis error: {exc}") from exc
 
-    def _call(self, name: str, queue: str, args: Sequence[Any], client: Any = None) -> Any:
-        """Run one script in ``queue``'s slot (or queue it on a pipeline)."""
-        keys = [self.keys.ready(queue)] if queue else [self.keys.workers + "info"]
+    def _call(self, name: str, queue: str, args: Sequence[Any], pipe: _Pipe | None = None) -> Any:
+        """Run one script in ``queue``'s slot, or add it to ``pipe``."""
+        key = self.keys.ready(queue) if queue else self.keys.workers + "info"
         base_key = self.keys.base(queue) if queue else self.keys.workers
-        return self._scripts[name](keys=keys, args=[base_key, queue, self._channel, *args], client=client or self.client)
+        own = pipe is None
+        pipe = pipe or _Pipe(self)
+        pipe.run("evalsha", self._sha[name], 1, key, base_key, queue, self._channel, *args)
+        return pipe.execute()[0] if own else None
 
-    def _pipe(self) -> Any:
-        return self.client.pipeline(transaction=False)
+    def _pipe(self) -> _Pipe:
+        return _Pipe(self)
+
+    def _load_scripts(self) -> None:
+        for name, source in _SOURCES.items():
+            self._sha[name] = self.client.script_load(source)
 
     def _per_queue(self, name: str, queues: Iterable[str], args: Sequence[Any]) -> list[Any]:
         queues = list(queues)
@@ -117,7 +125,7 @@ class RedisBackend(base.Backend):
 
     def _note_queue(self, pipe: Any, queue: str) -> None:
         envelope.check_queue(queue)
-        pipe.sadd(self.keys.queues, queue)
+        pipe.run("sadd", self.keys.queues, queue)
         with self._queues_lock:
             self._queues.add(queue)
 
@@ -130,7 +138,7 @@ class RedisBackend(base.Backend):
             with self._errors():
                 pipe = self._pipe()
                 for queue in queues:
-                    pipe.exists(self.keys.job(queue, job_id))
+                    pipe.run("exists", self.keys.job(queue, job_id))
                 found = pipe.execute()
             for queue, hit in zip(queues, found):
                 if hit:
@@ -193,7 +201,7 @@ class RedisBackend(base.Backend):
             with self._errors():
                 pipe = self._pipe()
                 for queue in queues:
-                    pipe.hgetall(self.keys.job(queue, job_id))
+                    pipe.run("hgetall", self.keys.job(queue, job_id))
                 found = pipe.execute()
             for h in found:
                 if h:
@@ -308,7 +316,7 @@ class RedisBackend(base.Backend):
         with self._errors():
             pipe = self._pipe()
             for queue in queues:
-                pipe.zrange(self.keys.ready(queue), 0, limit - 1, withscores=True)
+                pipe.run("zrange", self.keys.ready(queue), 0, limit - 1, withscores=True)
             heads = pipe.execute()
         ranked = heapq.nsmallest(limit, ((score, i) for i, rows in enumerate(heads) for _, score in rows))
         plan = {queue: 0 for queue in queues}  # every queue is visited: promotion and inbox checks
@@ -468,7 +476,10 @@ class RedisBackend(base.Backend):
             for raw in items:
                 args += _ingest_item(raw, queue, now)
             with self._errors():
-                taken = int(self._call("ingest", queue, args))
+                pipe = self._pipe()
+                self._note_queue(pipe, queue)  # a queue only foreign producers used is still listed
+                self._call("ingest", queue, args, pipe)
+                taken = int(pipe.execute()[1])
             total += taken
             if taken == 0 or len(raw_items) < INGEST_BATCH:
                 return total
@@ -496,8 +507,8 @@ class RedisBackend(base.Backend):
     def unregister_worker(self, worker_id: str) -> None:
         with self._errors():
             pipe = self._pipe()
-            pipe.hdel(self.keys.workers + "info", worker_id)
-            pipe.zrem(self.keys.workers + "hb", worker_id)
+            pipe.run("hdel", self.keys.workers + "info", worker_id)
+            pipe.run("zrem", self.keys.workers + "hb", worker_id)
             pipe.execute()
 
     def list_workers(self) -> list[base.WorkerInfo]:
@@ -551,16 +562,43 @@ class RedisBackend(base.Backend):
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(self._channel)
         try:
+            last = time.monotonic()
             while True:
                 with self._errors():
-                    message = pubsub.get_message(timeout=timeout if timeout is not None else 1.0)
-                if message is None:
-                    if timeout is not None:
+                    message = pubsub.get_message(timeout=0.5)
+                if message is None:  # also after a (skipped) subscribe confirmation
+                    if timeout is not None and time.monotonic() - last >= timeout:
                         return
                     continue
+                last = time.monotonic()
                 yield from json.loads(message["data"])
         finally:
             pubsub.close()
+
+
+class _Pipe:
+    """Commands sent in one round trip.  Scripts go by SHA; when Redis has lost its script
+    cache (a restart) they are loaded and the batch is sent again, once."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self._ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def run(self, method: str, *args: Any, **kwargs: Any) -> None:
+        self._ops.append((method, args, kwargs))
+
+    def execute(self) -> list[Any]:
+        for attempt in (0, 1):
+            pipe = self._backend.client.pipeline(transaction=False)
+            for method, args, kwargs in self._ops:
+                getattr(pipe, method)(*args, **kwargs)
+            try:
+                return pipe.execute()
+            except NoScriptError:
+                if attempt:
+                    raise
+                self._backend._load_scripts()
+        raise AssertionError("unreachable")
 
 
 class _InboxWaiter(threading.Thread):

@@ -1,0 +1,295 @@
+"""Redis backend beyond the shared contract: URLs, the foreign-producer protocol read and
+written with raw Redis commands, live events, wake-ups, multi-queue claims and listing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import redis as redis_py
+
+from quantq import envelope, errors, jobs
+from quantq.backends import from_url
+from quantq.backends.base import JobFilter
+from quantq.backends.redis import RedisBackend
+from quantq.backends.redis_keys import parse_url, url_from_env
+from quantq.worker.worker import Worker, WorkerOptions
+from tests import backend_factories
+
+S = jobs.JobStatus
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    yield from backend_factories.redis(tmp_path)
+
+
+@pytest.fixture
+def backend(url: str) -> Iterator[RedisBackend]:
+    opened = from_url(url)
+    assert isinstance(opened, RedisBackend)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def raw(url: str) -> Iterator[redis_py.Redis]:
+    client = redis_py.Redis.from_url(url.split("?")[0], decode_responses=True)
+    yield client
+    client.close()
+
+
+def make(**fields: Any) -> jobs.Job:
+    return envelope.parse_submission({"task": "quantq.echo", **fields})
+
+
+def run_worker(backend: RedisBackend, queues: tuple[str, ...] = ("default",)) -> tuple[Worker, threading.Thread]:
+    worker = Worker(backend, WorkerOptions(queues=queues, concurrency=2, mode="thread", lease=5, status_interval=0, grace=1))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    return worker, thread
+
+
+def wait_until(check: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+# ---- URLs and the seeds' variables --------------------------------------------------------
+
+
+def test_url_options_are_parsed_and_removed_from_the_client_url() -> None:
+    opts = parse_url("rediss://alice:s%3Acret@cache.example:6380/3?prefix=app1&events=off&ssl_cert_reqs=none")
+    assert (opts.prefix, opts.events, opts.tls) == ("app1", "off", True)
+    assert opts.client_url == "rediss://alice:s%3Acret@cache.example:6380/3?ssl_cert_reqs=none"
+
+
+@pytest.mark.parametrize(
+    "bad", ["http://x:1", "redis://", "redis://h:1/db1", "redis://h:1/0?prefix=a b", "redis://h:1/0?events=stream"]
+)
+def test_bad_urls_are_refused_with_a_reason(bad: str) -> None:
+    with pytest.raises(errors.ConfigError):
+        parse_url(bad)
+
+
+def test_seed_variables_build_the_url_and_redis_url_wins() -> None:
+    assert url_from_env({}) is None
+    env = {"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_PASSWORD": "p@ss/w"}
+    assert url_from_env(env) == "redis://:p%40ss%2Fw@cache:6380/0"
+    assert url_from_env({**env, "REDIS_USERNAME": "worker", "REDIS_DB": "2", "REDIS_SSL": "true"}) == "rediss://worker:p%40ss%2Fw@cache:6380/2"
+    assert url_from_env({**env, "REDIS_URL": "redis://other:6379/1"}) == "redis://other:6379/1"
+    with pytest.raises(errors.ConfigError):
+        url_from_env({"REDIS_PORT": "sixty"})
+
+
+def test_password_and_acl_user_in_the_url_authenticate(raw: redis_py.Redis, url: str) -> None:
+    user = f"qq-acl-{time.time_ns()}"
+    raw.acl_setuser(user, enabled=True, passwords=["+pw-123"], keys=["*"], channels=["*"], commands=["+@all"])
+    try:
+        host = url.split("://", 1)[1].split("?")[0]
+        good = RedisBackend(f"redis://{user}:pw-123@{host}?{url.split('?')[1]}")
+        good.ping()
+        [stored] = good.enqueue([make(id="acl-job")])
+        assert stored.status is S.QUEUED
+        good.close()
+        bad = RedisBackend(f"redis://{user}:wrong@{host}?{url.split('?')[1]}")
+        with pytest.raises(errors.BackendError):
+            bad.ping()
+        bad.close()
+    finally:
+        raw.acl_deluser(user)
+
+
+def test_unreachable_redis_is_a_backend_unavailable_error() -> None:
+    backend = RedisBackend("redis://127.0.0.1:1/0")
+    with pytest.raises(errors.BackendUnavailable):
+        backend.ping()
+    backend.close()
+
+
+# ---- key layout -------------------------------------------------------------------------
+
+
+def test_every_key_of_a_queue_shares_its_hash_slot(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    backend.enqueue([make(id="a", queue="research"), make(id="b", queue="research", delay=60)])
+    [claim] = backend.claim(["research"], worker_id="w", hostname="h", lease=30)
+    backend.complete(claim, {"ok": 1})
+    keys = [k for k in raw.scan_iter(match=f"{backend.keys.prefix}:{{research}}:*")]
+    assert len(keys) >= 5
+    assert {_slot(k) for k in keys} == {"research"}  # the hash tag: one slot on a cluster
+
+
+def _slot(key: str) -> str:
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1 : end] if start >= 0 and end > start + 1 else key
+
+
+def test_result_ttl_is_a_key_expiry(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    backend.enqueue([make(id="ttl", result_ttl=120), make(id="keep", result_ttl=None)])
+    for claim in backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2):
+        backend.complete(claim, 1)
+    assert 100 < raw.ttl(backend.keys.job("default", "ttl")) <= 120
+    assert raw.ttl(backend.keys.job("default", "keep")) == -1
+
+
+# ---- the foreign-producer protocol, with raw commands only --------------------------------
+
+
+def test_a_foreign_producer_lpushes_an_envelope_and_reads_the_result_hash(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    inbox = f"{backend.keys.prefix}:{{default}}:inbox"
+    worker, thread = run_worker(backend)
+    try:
+        raw.lpush(inbox, json.dumps({"id": "go-1", "task": "quantq.echo", "args": {"symbol": "MSFT"}, "priority": "high"}))
+        key = f"{backend.keys.prefix}:{{default}}:job:go-1"
+        wait_until(lambda: raw.hget(key, "status") == "completed")
+        record = raw.hgetall(key)
+        assert json.loads(record["result"]) == {"symbol": "MSFT"}
+        assert (record["task"], record["priority"], record["attempts"]) == ("quantq.echo", "8", "1")
+        assert float(record["finished_at"]) >= float(record["created_at"])
+        assert raw.llen(inbox) == 0
+    finally:
+        worker.stop()
+        thread.join(10)
+
+
+def test_bad_inbox_items_are_dead_lettered_with_a_reason_and_the_rest_run(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    inbox = f"{backend.keys.prefix}:{{default}}:inbox"
+    raw.lpush(inbox, "{not json", json.dumps({"id": "bad-1", "task": "quantq.echo", "priority": 42}),
+              json.dumps({"id": "elsewhere", "task": "quantq.echo", "queue": "other"}), json.dumps({"id": "ok-1", "task": "quantq.echo"}))
+    claims = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=10)
+    assert [c.job_id for c in claims] == ["ok-1"]
+    dead = backend.dead_letters("default")
+    assert len(dead) == 3 and {d["raw"] for d in dead} >= {"{not json"}
+    reasons = " | ".join(d["reason"] for d in dead)
+    assert "not valid JSON" in reasons and "'priority'" in reasons and "inbox of 'other'" in reasons
+    bad = raw.hgetall(f"{backend.keys.prefix}:{{default}}:job:bad-1")
+    assert bad["status"] == "failed" and json.loads(bad["error"])["type"] == "EnvelopeError"
+    assert backend.get("bad-1").status is S.FAILED
+    assert raw.llen(inbox) == 0
+
+
+def test_an_idle_worker_wakes_on_a_raw_lpush_without_polling(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    inbox = f"{backend.keys.prefix}:{{default}}:inbox"
+    assert backend.claim(["default"], worker_id="w", hostname="h", lease=30) == []
+    timer = threading.Timer(0.3, lambda: raw.lpush(inbox, json.dumps({"id": "wake-me", "task": "quantq.noop"})))
+    timer.start()
+    started = time.monotonic()
+    backend.wait_for_work(["default"], 4.0)
+    waited = time.monotonic() - started
+    timer.join()
+    assert 0.25 <= waited < 1.5
+    assert [c.job_id for c in backend.claim(["default"], worker_id="w", hostname="h", lease=30)] == ["wake-me"]
+    started = time.monotonic()
+    backend.wait_for_work(["default"], 0.4)  # the wake token is spent: it waits again
+    assert time.monotonic() - started >= 0.35
+
+
+def test_multi_queue_wait_and_claim_follow_priority_across_queues(backend: RedisBackend) -> None:
+    started = time.monotonic()
+    backend.wait_for_work(["a", "b"], 0.3)
+    assert time.monotonic() - started >= 0.25
+    timer = threading.Timer(0.2, lambda: backend.enqueue([make(id="b-low", queue="b", priority=1), make(id="b-top", queue="b", priority=9)]))
+    timer.start()
+    started = time.monotonic()
+    backend.wait_for_work(["a", "b"], 4.0)
+    timer.join()
+    assert time.monotonic() - started < 1.5
+    backend.enqueue([make(id="a-mid", queue="a", priority=5)])
+    claims = backend.claim(["a", "b"], worker_id="w", hostname="h", lease=30, limit=2)
+    assert [c.job_id for c in claims] == ["b-top", "a-mid"]
+
+
+def test_wait_returns_when_a_scheduled_job_falls_due(backend: RedisBackend) -> None:
+    backend.enqueue([make(id="soon", delay=0.5)])
+    assert backend.claim(["default"], worker_id="w", hostname="h", lease=30) == []
+    started = time.monotonic()
+    backend.wait_for_work(["default"], 4.0)
+    assert 0.3 <= time.monotonic() - started < 1.2
+    assert [c.job_id for c in backend.claim(["default"], worker_id="w", hostname="h", lease=30)] == ["soon"]
+
+
+# ---- live events ------------------------------------------------------------------------
+
+
+def test_live_events_cover_a_jobs_life(backend: RedisBackend) -> None:
+    seen: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        ready.set()
+        for event in backend.subscribe_events(timeout=1.5):
+            seen.append(event)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    ready.wait()
+    time.sleep(0.2)
+    backend.enqueue([make(id="e1"), make(id="e2"), make(id="e3", task="quantq.fail")])
+    c1, c2, c3 = backend.claim(["default"], worker_id="w9", hostname="h", lease=30, limit=3)
+    backend.progress(c1, 50.0, "half")
+    backend.complete(c1, {"x": 1})
+    backend.fail(c3, jobs.JobError(type="E", message="boom"))
+    backend.cancel("e2")
+    listener.join()
+    kinds = [(e["event"], e["id"]) for e in seen]
+    assert kinds[:3] == [("enqueued", "e1"), ("enqueued", "e2"), ("enqueued", "e3")]
+    for expected in [("started", "e1"), ("progress", "e1"), ("completed", "e1"), ("failed", "e3"), ("cancelled", "e2")]:
+        assert expected in kinds
+    progress = next(e for e in seen if e["event"] == "progress")
+    assert (progress["progress"], progress["message"], progress["queue"]) == (50.0, "half", "default")
+    assert next(e for e in seen if e["event"] == "failed")["error"]["message"] == "boom"
+    assert next(e for e in seen if e["event"] == "started")["worker"] == "w9"
+
+
+def test_events_off_publishes_nothing(url: str) -> None:
+    quiet = RedisBackend(url + "&events=off")
+    with pytest.raises(errors.ConfigError):
+        next(iter(quiet.subscribe_events(timeout=0.1)))
+    quiet.close()
+
+
+# ---- listing and counts -----------------------------------------------------------------
+
+
+def test_listing_merges_queues_and_filters_task_with_status(backend: RedisBackend) -> None:
+    for i in range(12):
+        backend.enqueue([make(id=f"j{i:02d}", queue="qa" if i % 2 else "qb", task="t.even" if i % 3 == 0 else "t.odd")])
+        time.sleep(0.001)
+    for claim in backend.claim(["qa"], worker_id="w", hostname="h", lease=30, limit=3):
+        backend.complete(claim, None)
+    newest = backend.list_jobs(JobFilter(limit=4))
+    assert [j.id for j in newest] == ["j11", "j10", "j09", "j08"]
+    assert [j.id for j in backend.list_jobs(JobFilter(limit=4, before="j08"))] == ["j07", "j06", "j05", "j04"]
+    done_even = backend.list_jobs(JobFilter(task="t.even", statuses=(S.COMPLETED,)))
+    assert [j.id for j in done_even] == ["j03"]
+    assert [j.id for j in backend.list_jobs(JobFilter(queue="qa", statuses=(S.QUEUED,), limit=2))] == ["j11", "j09"]
+    stats = {s.name: s.counts for s in backend.queue_stats()}
+    assert stats["qa"]["completed"] == 3 and stats["qa"]["queued"] == 3 and stats["qb"]["queued"] == 6
+
+
+def test_outcomes_survive_an_unreachable_redis_in_the_report_buffer(backend: RedisBackend) -> None:
+    backend.enqueue([make(id="buffered")])
+    [claim] = backend.claim(["default"], worker_id="w", hostname="h", lease=30)
+    real = backend.client
+    backend.client = redis_py.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        from quantq.backends.base import Outcome
+
+        [provisional] = backend.report([Outcome(claim=claim, result={"late": True})])
+        assert provisional.status is S.COMPLETED and backend.pending_outcomes == 1
+    finally:
+        backend.client = real
+    wait_until(lambda: backend.pending_outcomes == 0, timeout=10)
+    assert backend.get("buffered").result == {"late": True}
