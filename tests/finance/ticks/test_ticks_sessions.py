@@ -165,3 +165,22 @@ def test_session_table_must_cover_the_prints() -> None:
     later = ticks.SessionTable.xnys(datetime.date(2024, 4, 1), datetime.date(2024, 4, 30))
     with pytest.raises(ValueError, match="does not cover"):
         ticks.analyze(p, later, None, ticks.DeeperAnalysisConfig())
+
+
+def test_three_session_window_across_spring_forward() -> None:
+    # 3d anchored on Mon 2024-03-11 (EDT) = Thu 03-07, Fri 03-08 (EST), Mon 03-11; every edge in UTC:
+    rows = [
+        ("2024-03-07T14:30:00Z", 10.0, 100, "NSDQ"),  # 09:30 EST Thursday: the open, in
+        ("2024-03-08T20:59:59Z", 11.0, 100, "NSDQ"),  # 15:59:59 EST Friday: in
+        ("2024-03-08T21:00:01Z", 12.0, 100, "NSDQ"),  # 16:00:01 EST Friday: out
+        ("2024-03-11T13:29:59Z", 13.0, 100, "NSDQ"),  # 09:29:59 EDT Monday: pre-market, out
+        ("2024-03-11T13:30:00Z", 14.0, 100, "NSDQ"),  # 09:30 EDT Monday: the open, in
+        ("2024-03-11T20:00:00Z", 15.0, 100, "NSDQ"),  # 16:00 EDT Monday: the close, in
+    ]
+    r = analyze(rows)
+    w = r["rwvap"]["3d"]
+    assert (w["sessions"], w["print_count"]) == (["2024-03-07", "2024-03-08", "2024-03-11"], 4)
+    assert r["rwvap"]["1d"]["print_count"] == 2  # 14.00 and 15.00
+    g = window(r, "3d")
+    assert [t["price"] for t in g["top_prices"]] == [10.0, 11.0, 14.0, 15.0]  # ties by last print
+    assert r["timestamp"] == "2024-03-11T16:00:00-04:00"
