@@ -16,7 +16,9 @@ import datetime as _dt
 import math
 import numbers
 import re
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,9 +28,10 @@ import pandas as pd
 EXCHANGE_TZ = "America/New_York"
 DEFAULT_DARK_VENUES: tuple[str, ...] = ("", "UNKNOWN", "FNRA", "FINRA", "ADF", "ADFN", "TRF", "D")
 GRPAN_WINDOWS: tuple[str, ...] = ("latest", "10m", "30m", "1h", "3h", "1d", "3d")
-TIME_WINDOWS: dict[str, int] = {"10m": 600, "30m": 1800, "1h": 3600, "3h": 10800}
-GRPAN_SESSION_WINDOWS: dict[str, int] = {"1d": 1, "3d": 3}
-RWVAP_WINDOWS: dict[str, int] = {"1d": 1, "3d": 3, "5d": 5}
+# read-only: window spans in seconds, session windows in sessions
+TIME_WINDOWS: Mapping[str, int] = MappingProxyType({"10m": 600, "30m": 1800, "1h": 3600, "3h": 10800})
+GRPAN_SESSION_WINDOWS: Mapping[str, int] = MappingProxyType({"1d": 1, "3d": 3})
+RWVAP_WINDOWS: Mapping[str, int] = MappingProxyType({"1d": 1, "3d": 3, "5d": 5})
 GOD_WINDOWS: tuple[str, ...] = ("10m", "30m", "1h", "3h", "1d", "3d")
 SPREAD_SCORE_RANGE_MICROS = 240_000  # spread_score reaches 100 at srpan_min_gap + 0.24
 
