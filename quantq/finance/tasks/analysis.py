@@ -182,17 +182,20 @@ _IndicatorItem = str | dict[str, Any]
 @task(TECHNICAL_TASK)
 def technical_analysis(
     ctx: TaskContext,
-    stockId: int | str | None = None,  # noqa: N803 - the seed's field name
-    symbol: str | None = None,
-    symbols: list[str] | None = None,
-    indicators: Annotated[list[_IndicatorItem], pydantic.Field(min_length=1, max_length=200)] = list(DEFAULT_INDICATORS),  # noqa: B006
-    bar_size: str = "1d",
-    start: str | None = None,
-    end: str | None = None,
-    signals: dict[str, float] | None = None,
-    pattern_bars: Annotated[int, pydantic.Field(ge=1, le=50)] = 1,
-    include_series: bool = False,
-    store_series: bool = False,
+    stockId: Annotated[int | str | None, pydantic.Field(description="the seed's stock: a symbol string; null with symbol/symbols null = every symbol")] = None,  # noqa: N803
+    symbol: Annotated[str | None, pydantic.Field(description="one symbol")] = None,
+    symbols: Annotated[list[str] | None, pydantic.Field(description="several symbols")] = None,
+    indicators: Annotated[
+        list[_IndicatorItem],
+        pydantic.Field(min_length=1, max_length=200, description='"SMA_20", "MACD_12_26_9", "PATTERNS" or {"name": "RSI", "timeperiod": 14}'),
+    ] = list(DEFAULT_INDICATORS),  # noqa: B006
+    bar_size: Annotated[str, pydantic.Field(description="bar size in the store, e.g. 1d, 1h, 5m")] = "1d",
+    start: Annotated[str | None, pydantic.Field(description="first bar: a date or a time with offset (inclusive)")] = None,
+    end: Annotated[str | None, pydantic.Field(description="last bar: a date or a time with offset (inclusive)")] = None,
+    signals: Annotated[dict[str, float] | None, pydantic.Field(description="signal thresholds, e.g. {\"rsi_overbought\": 75}")] = None,
+    pattern_bars: Annotated[int, pydantic.Field(ge=1, le=50, description="report candlestick patterns on this many last bars")] = 1,
+    include_series: Annotated[bool, pydantic.Field(description="return every indicator's full series")] = False,
+    store_series: Annotated[bool, pydantic.Field(description="write the series to the store (returned instead while it cannot)")] = False,
 ) -> dict[str, Any]:
     """TA-Lib indicators, signals and candlestick patterns for one symbol or every symbol.
 
@@ -208,10 +211,18 @@ def technical_analysis(
         wanted = resolve_technical_symbols(stockId, symbol, symbols)
     except ValueError as exc:
         problems.append(("stockId", str(exc)))
-    try:
-        specs = ind.parse_specs(list(indicators))
-    except ind.IndicatorError as exc:
-        problems.append(("indicators", str(exc)))
+    bad_items = []
+    for i, item in enumerate(indicators):  # report every bad item, not only the first
+        try:
+            ind.parse_specs([item])
+        except ind.IndicatorError as exc:
+            bad_items.append((f"indicators.{i}", str(exc)))
+    problems.extend(bad_items)
+    if not bad_items:
+        try:
+            specs = ind.parse_specs(list(indicators))
+        except ind.IndicatorError as exc:  # e.g. repeated labels
+            problems.append(("indicators", str(exc)))
     try:
         config = ta.SignalConfig(**(signals or {}), pattern_bars=pattern_bars)
     except (pydantic.ValidationError, TypeError) as exc:
@@ -321,17 +332,22 @@ def run_portfolio_analysis(
 @task(PORTFOLIO_TASK)
 def portfolio_analysis(
     ctx: TaskContext,
-    holdings: dict[str, float] | list[dict[str, Any]],
-    kind: Literal["weights", "quantities"] | None = None,
-    benchmark: str | None = None,
-    periods_per_year: Annotated[float, pydantic.Field(gt=0, le=1e6)] | None = None,
-    risk_free_rate: Annotated[float, pydantic.Field(gt=-1, lt=10)] = 0.0,
-    confidence: Annotated[float, pydantic.Field(gt=0, lt=1)] = 0.95,
-    rebalance: Literal["none", "every_period"] = "none",
-    bar_size: str = "1d",
-    start: str | None = None,
-    end: str | None = None,
-    include_series: bool = False,
+    holdings: Annotated[
+        dict[str, float] | list[dict[str, Any]],
+        pydantic.Field(description='{"AAPL": 0.6, "MSFT": 0.4} with kind, or [{"symbol": "AAPL", "weight": 0.6 | "quantity": 10}]'),
+    ],
+    kind: Annotated[Literal["weights", "quantities"] | None, pydantic.Field(description="what the holdings mapping gives")] = None,
+    benchmark: Annotated[str | None, pydantic.Field(description="symbol for beta and correlation")] = None,
+    periods_per_year: Annotated[
+        float | None, pydantic.Field(gt=0, le=1e6, description="bars per year for annualised figures; 252 by default for 1d bars only")
+    ] = None,
+    risk_free_rate: Annotated[float, pydantic.Field(gt=-1, lt=10, description="annual, as a fraction")] = 0.0,
+    confidence: Annotated[float, pydantic.Field(gt=0, lt=1, description="VaR/CVaR confidence")] = 0.95,
+    rebalance: Annotated[Literal["none", "every_period"], pydantic.Field(description="buy and hold, or back to the weights every bar")] = "none",
+    bar_size: Annotated[str, pydantic.Field(description="bar size in the store")] = "1d",
+    start: Annotated[str | None, pydantic.Field(description="first bar (inclusive)")] = None,
+    end: Annotated[str | None, pydantic.Field(description="last bar (inclusive)")] = None,
+    include_series: Annotated[bool, pydantic.Field(description="also return values, returns and times")] = False,
 ) -> dict[str, Any]:
     """Returns, volatility, Sharpe, Sortino, drawdown, Calmar, VaR/CVaR, beta and contributions of a portfolio.
 

@@ -157,7 +157,8 @@ def test_store_series_uses_the_store_when_it_can(store_url: str) -> None:
     ("args", "field", "message"),
     [
         ({"stockId": 123}, "stockId", "names stocks by symbol"),
-        ({"indicators": ["RSI", "FOO"]}, "indicators", "unknown indicator 'FOO'; known indicators: "),
+        ({"indicators": ["RSI", "FOO"]}, "indicators.1", "unknown indicator 'FOO'; known indicators: "),
+        ({"indicators": ["RSI", "SMA_20", {"name": "SMA", "timeperiod": 20}]}, "indicators", "repeated: SMA_20"),
         ({"indicators": [{"name": "RSI", "timeperiod": 1}]}, "indicators", "TA-Lib rejects"),
         ({"signals": {"rsi_high": 80}}, "signals", "rsi_high"),
         ({"indicators": []}, "indicators", "at least 1"),
@@ -169,6 +170,18 @@ def test_bad_technical_arguments_name_the_field(data_env: str, args: dict[str, A
     with pytest.raises(errors.InvalidArguments) as info:
         A.technical_analysis.run(args, _ctx(Recorder(), "technical_analysis"))
     assert field in str(info.value) and message in str(info.value)
+
+
+def test_every_bad_indicator_is_reported(data_env: str) -> None:
+    with pytest.raises(errors.InvalidArguments) as info:
+        A.technical_analysis.run({"indicators": ["RSI_1", "SMA_20", "FOO"]}, _ctx(Recorder(), "technical_analysis"))
+    assert [f for f, _ in info.value.problems] == ["indicators.0", "indicators.2"]
+
+
+def test_schemas_describe_the_arguments() -> None:
+    props = A.technical_analysis.args_schema()["properties"]
+    assert "PATTERNS" in props["indicators"]["description"] and props["indicators"]["minItems"] == 1
+    assert "252" in A.portfolio_analysis.args_schema()["properties"]["periods_per_year"]["description"]
 
 
 def test_cancellation_stops_the_job(data_env: str) -> None:
