@@ -47,6 +47,9 @@ class Slot:
     def pid(self) -> int | None:
         return None
 
+    def exit_code(self) -> int | None:
+        return None
+
     def send(self, message: dict[str, Any]) -> bool:
         if self.conn is None:
             return False
@@ -127,6 +130,15 @@ class ProcessSlot(Slot):
 
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
+
+    def exit_code(self) -> int | None:
+        """The child's exit status once it has ended (waiting briefly for the kernel to report it)."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
 
 
 class ThreadSlot(Slot):

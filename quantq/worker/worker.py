@@ -357,7 +357,7 @@ class Worker:
 
     def _child_died(self, slot: Slot) -> None:
         claim = slot.claim
-        code = getattr(getattr(slot, "process", None), "returncode", None)
+        code = slot.exit_code()
         self._replace_slot(slot)
         if claim is None:
             return

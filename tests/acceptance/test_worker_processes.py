@@ -159,8 +159,7 @@ def test_sigterm_drains_running_jobs_and_hands_back_the_rest(shared_url: str, tm
     worker = h.start_worker(shared_url, "--concurrency", "2", "--grace", "3")
     backend = h.open_backend(shared_url)
     try:
-        h.wait_for(lambda: backend.get(long[0]).status is S.RUNNING and backend.get(short[0]).status is S.RUNNING,
-                   what="both jobs to run")
+        h.wait_for(lambda: backend.get(long[0]).status is S.RUNNING and executions(log), what="both jobs to run")
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(15) == 0
@@ -208,17 +207,20 @@ def test_priority_order_through_one_slot(shared_url: str, tmp_path: Path) -> Non
 
 
 def test_delayed_jobs_wait_for_their_time(shared_url: str) -> None:
-    out = h.cli(shared_url, "enqueue", "quantq.echo", "--args", '{"when": "later"}', "--delay", "1.5")
-    delayed = out.stdout.strip()
-    [now] = submit(shared_url, {"task": "quantq.echo", "args": {"when": "now"}})
-    worker = h.start_worker(shared_url, "--concurrency", "1")
     backend = h.open_backend(shared_url)
+    worker = h.start_worker(shared_url, "--concurrency", "1")
     try:
-        h.wait_for(lambda: backend.get(now).status is S.COMPLETED, what="the immediate job")
-        assert backend.get(delayed).status is S.SCHEDULED
-        h.wait_for(lambda: backend.get(delayed).status is S.COMPLETED, timeout=10, what="the delayed job")
+        [warm] = submit(shared_url, {"task": "quantq.echo", "args": {"when": "now"}})
+        h.wait_for(lambda: backend.get(warm).status is S.COMPLETED, what="an idle, warmed-up worker")
+        out = h.cli(shared_url, "enqueue", "quantq.echo", "--args", '{"when": "later"}', "--delay", "2")
+        delayed = out.stdout.strip()
+        time.sleep(1.0)
+        assert backend.get(delayed).status is S.SCHEDULED  # the idle worker leaves it alone
+        h.wait_for(lambda: backend.get(delayed).status is S.COMPLETED, timeout=20, what="the delayed job")
         job = backend.get(delayed)
-        assert job.started_at >= job.run_at and (job.run_at - job.created_at).total_seconds() == pytest.approx(1.5, abs=0.05)
+        assert (job.run_at - job.created_at).total_seconds() == pytest.approx(2, abs=0.05)
+        assert job.started_at >= job.run_at  # not a moment early
+        assert (job.started_at - job.run_at).total_seconds() < 1.5  # and promptly once due
     finally:
         h.stop(worker)
         backend.close()
