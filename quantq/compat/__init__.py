@@ -1,0 +1,1 @@
+"""Drop-in helpers with the seeds' own Python signatures."""
