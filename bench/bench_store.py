@@ -7,6 +7,8 @@ Candidates: quantq's store (partitioned Parquet, pyarrow reads in a thread pool,
 Bars out), the same files read in one Polars scan or one DuckDB query and split per symbol,
 and ArcticDB (LMDB backend).  ArcticDB needs pandas < 3, so it cannot share the project venv;
 give ``--arctic-python`` a venv that has ``arcticdb`` and this script runs that part there.
+Then CSV imports (the universe as one long file with a symbol column, and ``--import-ticks``
+prints of one symbol over 20 days), each in a fresh process so that its peak RSS is its own.
 Prints best and median seconds of ``--repeat`` runs; read the numbers, not a verdict.
 """
 
@@ -156,14 +158,95 @@ def bench_arctic(n_symbols: int, n_bars: int, repeat: int) -> list[tuple[str, st
     return rows
 
 
+def write_import_files(folder: str, n_symbols: int, n_bars: int, tick_rows: int) -> dict[str, tuple[str, int]]:
+    """A long bars CSV (symbol column) for the universe and a one-symbol tick CSV over 20 days."""
+    ts, data = make_universe(n_symbols, n_bars)
+    dates = np.datetime_as_string(ts, unit="D")
+    bars_path = os.path.join(folder, "universe_bars.csv")
+    with open(bars_path, "w") as fh:
+        fh.write("symbol,date,open,high,low,close,volume\n")
+        for sym, v in data.items():
+            cols = np.column_stack([v[c] for c in COLS])
+            fh.writelines(
+                f"{sym},{d},{o:.4f},{h:.4f},{lo:.4f},{c:.4f},{vol:.0f}\n"
+                for d, (o, h, lo, c, vol) in zip(dates, cols, strict=True)
+            )
+    rng = np.random.default_rng(3)
+    start = np.datetime64("2024-01-02T14:30", "ns")
+    offsets = np.sort(rng.integers(0, 20 * 86_400_000, tick_rows)).astype("timedelta64[ms]")
+    tick_path = os.path.join(folder, "TICKS_prints.csv")
+    with open(tick_path, "w") as fh:
+        fh.write("ts,price,size,venue\n")
+        times = np.datetime_as_string(start + offsets, unit="ms")
+        prices = np.round(rng.uniform(10, 11, tick_rows), 2)
+        sizes = rng.integers(1, 1000, tick_rows)
+        venues = rng.choice(["N", "Q", "D"], tick_rows)
+        fh.writelines(f"{t}Z,{p},{z},{v}\n" for t, p, z, v in zip(times, prices, sizes, venues, strict=True))
+    return {"bars": (bars_path, n_symbols * n_bars), "ticks": (tick_path, tick_rows)}
+
+
+def _vm_hwm_mb() -> float:
+    # VmHWM (peak resident set) is per process and, unlike ru_maxrss, not inherited across fork+exec
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_import_child(path: str, kind: str, chunk_rows: int) -> None:
+    """Child process: import one file into a fresh store, print seconds and peak RSS as JSON."""
+    from quantq.finance.data.importers import ImportOptions, import_file
+    from quantq.finance.data.store import MarketStore
+
+    with tempfile.TemporaryDirectory() as d:
+        store = MarketStore.open(d)
+        import_file(
+            store,
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "SP500_index_daily.csv"),
+            ImportOptions(symbol="WARM"),
+        )
+        base = _vm_hwm_mb()  # after imports and a warm-up import: what the libraries cost
+        t = time.perf_counter()
+        report = import_file(store, path, ImportOptions(kind=kind, chunk_rows=chunk_rows))
+        elapsed = time.perf_counter() - t
+        assert report.status == "imported", report.rejects[:3]
+    print(json.dumps({"seconds": elapsed, "rows": report.rows_written, "peak_mb": _vm_hwm_mb(), "base_mb": base}))
+
+
+def bench_import(n_symbols: int, n_bars: int, tick_rows: int) -> list[tuple[str, str, float, float, str]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        files = write_import_files(d, n_symbols, n_bars, tick_rows)
+        for kind, (path, n) in files.items():
+            size_mb = os.path.getsize(path) / 1e6
+            for chunk in (50_000, 500_000):
+                cmd = [sys.executable, __file__, "--only-import", path, f"--kind={kind}", f"--chunk-rows={chunk}"]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                got = json.loads(done.stdout.strip().splitlines()[-1])
+                assert got["rows"] == n
+                note = f"{n / got['seconds']:,.0f} rows/s; {size_mb:.0f} MB file; peak RSS {got['peak_mb']:.0f} MB (after warm-up {got['base_mb']:.0f})"
+                rows.append(("import", f"{kind} CSV, chunk_rows={chunk:,}", got["seconds"], got["seconds"], note))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--bars", type=int, default=2520)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--arctic-python", default=os.environ.get("ARCTIC_PYTHON"))
+    ap.add_argument(
+        "--import-ticks", type=int, default=2_000_000, help="tick rows in the import test (0: skip imports)"
+    )
     ap.add_argument("--only-arctic", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only-import", help=argparse.SUPPRESS)
+    ap.add_argument("--kind", default="bars", help=argparse.SUPPRESS)
+    ap.add_argument("--chunk-rows", type=int, default=200_000, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.only_import:
+        run_import_child(args.only_import, args.kind, args.chunk_rows)
+        return
     if args.only_arctic:
         print(json.dumps(bench_arctic(args.symbols, args.bars, args.repeat)))
         return
@@ -191,6 +274,8 @@ def main() -> None:
                 note = f"arcticdb run failed: {done.stderr.strip().splitlines()[-1:]}"
         else:
             note = "arcticdb not importable here (it needs pandas<3); pass --arctic-python VENV/bin/python"
+    if args.import_ticks:
+        rows += bench_import(args.symbols, args.bars, args.import_ticks)
     print(f"\n{args.symbols} symbols x {args.bars} daily bars, best/median of {args.repeat}, {os.cpu_count()} CPUs\n")
     print(f"{'op':<9} {'candidate':<44} {'best s':>8} {'median s':>9}  note")
     print("-" * 100)

@@ -45,6 +45,7 @@ from quantq.finance.schema import (
 
 Progress = Callable[[float, str], None]
 NAT = np.iinfo(np.int64).min
+_NS_PER_DAY = 86_400 * 1_000_000_000
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("ts", "date", "datetime", "time", "timestamp", "trade_date", "session"),
@@ -528,13 +529,13 @@ def import_file(
             syms = sorted(stage.rows)
             with store.batch() as b:
                 for k, sym in enumerate(syms):
-                    table = pq.read_table(stage.path(sym))
                     if kind == "bars":
+                        table = pq.read_table(stage.path(sym))
                         written[sym] = b.write_bars(
                             sym, Bars.from_frame(table, daily=imp.daily), opts.bar_size, mode=opts.bar_mode
                         )
                     else:
-                        written[sym] = b.write_ticks(sym, Ticks.from_frame(table), mode=opts.tick_mode)
+                        written[sym] = _commit_ticks(b, sym, stage.path(sym), opts)
                     if progress is not None:
                         progress(90.0 + 10.0 * (k + 1) / max(1, len(syms)), f"staged {sym}")
         status: Literal["imported", "imported_with_rejects", "rejected"] = (
@@ -553,6 +554,22 @@ def import_file(
             symbols=written,
             empty_cells=imp.empty_cells,
         )
+
+
+def _commit_ticks(batch: Any, sym: str, staged: str, opts: ImportOptions) -> int:
+    """Write a symbol's staged prints one UTC day at a time: memory holds one day plus one chunk."""
+    pending: pa.Table | None = None
+    written = 0
+    for chunk in pq.ParquetFile(staged).iter_batches(batch_size=opts.chunk_rows):
+        table = pa.Table.from_batches([chunk]) if pending is None else pa.concat_tables([pending, pa.Table.from_batches([chunk])])
+        days = table.column("ts").cast(pa.int64()).to_numpy() // _NS_PER_DAY
+        done = int(np.searchsorted(days, days[-1], "left"))  # rows before the last (maybe unfinished) day
+        if done:
+            written += batch.write_ticks(sym, Ticks.from_frame(table.slice(0, done)), mode=opts.tick_mode)
+        pending = table.slice(done)
+    if pending is not None and pending.num_rows:
+        written += batch.write_ticks(sym, Ticks.from_frame(pending), mode=opts.tick_mode)
+    return written
 
 
 def _row_numbers(n: int, start: int, skipped: list[int]) -> tuple[np.ndarray, int]:
