@@ -18,9 +18,11 @@ BRIDGES: dict[str, type[Bridge]] = {"seed001": Seed001Bridge, "seed000": Seed000
 
 
 def open_bridge(name: str, backend: Backend, *, routes: Mapping[str, str | Route] | None = None,
-                known_tasks: set[str] | None = None, redis_url: str | None = None, **options: Any) -> BridgeRunner:
+                known_tasks: set[str] | None = None, registry: Any = None, redis_url: str | None = None,
+                **options: Any) -> BridgeRunner:
     """A runner for the bridge ``name`` (not started).  ``routes`` maps the foreign task types
-    onto quantq tasks (default: the seed's names); ``known_tasks`` (the worker's registry)
+    onto quantq tasks (default: the seed's names); ``registry`` (the worker's ``tasks.Registry``)
+    gives each job its task's defaults (queue, timeout, attempts) and, like ``known_tasks``,
     turns a route to a missing task into an error result; ``redis_url`` is where the foreign
     keys live when they are not on the backend's Redis (default: the seeds' REDIS_* variables)."""
     if name not in BRIDGES:
@@ -35,4 +37,4 @@ def open_bridge(name: str, backend: Backend, *, routes: Mapping[str, str | Route
             raise errors.ConfigError(f"bridge {name!r} needs Redis: use a redis:// backend or set REDIS_URL / REDIS_HOST")
     if redis_url is not None:
         client = redis_py.Redis.from_url(redis_url, decode_responses=True)
-    return BridgeRunner(bridge, backend, client=client, known_tasks=known_tasks)
+    return BridgeRunner(bridge, backend, client=client, known_tasks=known_tasks, registry=registry)

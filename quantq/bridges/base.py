@@ -106,7 +106,7 @@ class BridgeRunner:
     ``client`` (by default the Redis backend's own connection)."""
 
     def __init__(self, bridge: Bridge, backend: Backend, *, client: redis_py.Redis | None = None,
-                 known_tasks: set[str] | None = None) -> None:
+                 known_tasks: set[str] | None = None, registry: Any = None) -> None:
         if client is None:
             client = getattr(backend, "client", None)
             if client is None:
@@ -114,7 +114,8 @@ class BridgeRunner:
         self.bridge = bridge
         self.backend = backend
         self.client = client
-        self.known_tasks = known_tasks
+        self.registry = registry  #: the worker's tasks: their defaults apply, and a missing one is an error
+        self.known_tasks = known_tasks if known_tasks is not None or registry is None else set(registry.names())
         keys = getattr(backend, "keys", None)
         base = f"{getattr(keys, 'prefix', 'quantq')}:bridge:{bridge.name}:"
         self.processing = base + "processing"  #: items taken but not yet enqueued (a crash leaves them here)
@@ -190,7 +191,12 @@ class BridgeRunner:
             if route.queue:
                 submission["queue"] = route.queue
             try:
-                job = envelope.parse_submission(submission, now=self.backend.now())
+                defaults = None
+                if self.registry is not None and route.task in self.registry:
+                    defaults = self.registry.get(route.task).options.as_envelope_defaults()
+                    if route.queue is None:
+                        submission.pop("queue", None)
+                job = envelope.parse_submission(submission, now=self.backend.now(), defaults=defaults)
             except errors.EnvelopeError as exc:
                 raise BadItem(str(exc), item.foreign_id) from None
         except BadItem as bad:

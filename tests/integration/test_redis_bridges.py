@@ -96,7 +96,7 @@ def test_seed001_completed_result_has_the_seeds_shape_and_expiry(backend: RedisB
 
 
 def test_seed001_running_then_error_words(backend: RedisBackend, raw: redis_py.Redis, worker: Worker) -> None:
-    runner = open_bridge("seed001", backend, routes=SEED001_ROUTES).start()
+    runner = open_bridge("seed001", backend, routes=SEED001_ROUTES, registry=worker.registry).start()
     try:
         raw.lpush("strategy_queue", json.dumps({"task_id": "slow-1", "task_type": "slow", "args": {"seconds": 1.0}}))
         running = result_of(raw, "task_result:slow-1", "running")
@@ -110,7 +110,7 @@ def test_seed001_running_then_error_words(backend: RedisBackend, raw: redis_py.R
 
 
 def test_seed001_bad_items_get_error_results_dead_letters_and_the_bridge_goes_on(backend: RedisBackend, raw: redis_py.Redis, worker: Worker) -> None:
-    runner = open_bridge("seed001", backend, routes=SEED001_ROUTES).start()
+    runner = open_bridge("seed001", backend, routes=SEED001_ROUTES, registry=worker.registry).start()
     try:
         raw.lpush("strategy_queue", "{broken", json.dumps({"task_id": "u-1", "task_type": "optimise", "args": {}}),
                   json.dumps({"task_id": "a-1", "task_type": "backtest", "args": []}),
@@ -165,7 +165,7 @@ def test_an_item_taken_twice_runs_once_and_a_crash_leaves_it_for_recovery(backen
 
 
 def test_seed000_status_words_ttls_and_result(backend: RedisBackend, raw: redis_py.Redis, worker: Worker) -> None:
-    runner = open_bridge("seed000", backend, routes={"deeper_analysis": "quantq.echo", "broken": "quantq.fail"}).start()
+    runner = open_bridge("seed000", backend, routes={"deeper_analysis": "quantq.echo", "broken": "quantq.fail"}, registry=worker.registry).start()
     try:
         raw.lpush("deeper_analysis:jobs", json.dumps({"job_id": "da-1", "symbols": ["AAPL", "MSFT"], "top_n": 3}))
         status = result_of(raw, "deeper_analysis:status:da-1", "completed")
