@@ -119,6 +119,10 @@ class Holdings:
             raise PortfolioError("all quantities are zero")
         return cls(tuple(symbols), tuple(amounts), kind)  # type: ignore[arg-type]
 
+    def to_json(self) -> dict[str, Any]:
+        key = "weight" if self.kind == "weights" else "quantity"
+        return {"kind": self.kind, "holdings": [{"symbol": s, key: a} for s, a in zip(self.symbols, self.amounts, strict=True)]}
+
 
 @dataclasses.dataclass(frozen=True)
 class HoldingResult:
@@ -270,6 +274,8 @@ def analyze_portfolio(
         )
         for i, sym in enumerate(holdings.symbols)
     )
+    values.setflags(write=False)  # the result is frozen, its arrays too
+    r.setflags(write=False)
     nan = math.nan
     beta = corr = bench_total = nan
     if benchmark is not None:

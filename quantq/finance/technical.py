@@ -273,6 +273,8 @@ def analyze(
     hits: list[PatternHit] = []
     for spec in specs:
         series = ind.compute(spec, prepared)
+        for arr in series.values():
+            arr.setflags(write=False)  # the result is frozen, its arrays too
         res = IndicatorResult(label=spec.label, name=spec.name, params=dict(spec.params), lookback=spec.lookback, series=series)
         results.append(res)
         defn = spec.definition

@@ -185,3 +185,15 @@ def test_inputs_are_not_mutated() -> None:
     prices = P.copy()
     pf.analyze_portfolio(prices, pf.Holdings.build({"A": 0.5, "B": 0.5}, "weights"), CFG, benchmark=BENCH)
     np.testing.assert_array_equal(prices, P)
+
+
+def test_results_are_frozen() -> None:
+    h = pf.Holdings.build({"A": 0.5, "B": 0.5}, "weights")
+    assert h.to_json() == {"kind": "weights", "holdings": [{"symbol": "A", "weight": 0.5}, {"symbol": "B", "weight": 0.5}]}
+    res = pf.analyze_portfolio(P, h, CFG)
+    with pytest.raises(ValueError, match="read-only"):
+        res.values[0] = 2.0
+    with pytest.raises(ValueError, match="read-only"):
+        res.returns[0] = 2.0
+    with pytest.raises(AttributeError):
+        res.total_return = 1.0  # type: ignore[misc]

@@ -191,3 +191,9 @@ def test_missing_or_bad_columns_fail_fast() -> None:
         ta.analyze(bars, ind.parse_specs(["RSI"]))
     with pytest.raises(ind.IndicatorError, match="times has 3"):
         ta.analyze(_trend(50, 1.0), ind.parse_specs(["RSI"]), times=np.zeros(3, dtype="datetime64[D]"))
+
+
+def test_result_series_are_read_only(goog_bars: dict[str, np.ndarray]) -> None:
+    res = ta.analyze({k: v[:50] for k, v in goog_bars.items()}, ind.parse_specs(["SMA_5"]))
+    with pytest.raises(ValueError, match="read-only"):
+        res.indicators[0].series["real"][10] = 0.0
