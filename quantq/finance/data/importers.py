@@ -561,7 +561,11 @@ def _commit_ticks(batch: Any, sym: str, staged: str, opts: ImportOptions) -> int
     pending: pa.Table | None = None
     written = 0
     for chunk in pq.ParquetFile(staged).iter_batches(batch_size=opts.chunk_rows):
-        table = pa.Table.from_batches([chunk]) if pending is None else pa.concat_tables([pending, pa.Table.from_batches([chunk])])
+        table = (
+            pa.Table.from_batches([chunk])
+            if pending is None
+            else pa.concat_tables([pending, pa.Table.from_batches([chunk])])
+        )
         days = table.column("ts").cast(pa.int64()).to_numpy() // _NS_PER_DAY
         done = int(np.searchsorted(days, days[-1], "left"))  # rows before the last (maybe unfinished) day
         if done:

@@ -6,6 +6,7 @@ Layout under the store's root (a folder or a URL)::
     bars/<bar_size>/<SYMBOL>.parquet   one file per symbol and bar size (ts-sorted)
     ticks/<SYMBOL>/<YYYY-MM-DD>.parquet one file per symbol and UTC day (ts, then seq)
     meta/<SYMBOL>.json                 symbol metadata (exchange, average daily volume ...)
+    indicators/<bar_size>/<SYMBOL>.parquet  derived series written by analysis jobs
 
 Every write goes to a dot-prefixed temporary sibling first and is renamed over its target only
 when all files of the write are staged (:meth:`MarketStore.batch`); a failure before that
@@ -19,6 +20,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -41,6 +43,7 @@ from quantq.finance.schema import (
 ENV_VAR = "QUANTQ_DATA"
 FORMAT = {"format": "quantq-market-store", "version": 1}
 _NS_PER_DAY = 86_400 * 1_000_000_000
+_COLUMN_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 __all__ = ["MarketStore", "SeriesInfo", "StoreError", "default_location", "resolve_location"]
 
@@ -269,6 +272,48 @@ class MarketStore:
         """Write one symbol's ticks (all days staged, then renamed); returns the prints written."""
         with self.batch() as b:
             return b.write_ticks(symbol, ticks, mode=mode)
+
+    def write_indicator_series(self, symbol: str, bar_size: str, ts: np.ndarray, columns: dict[str, np.ndarray]) -> int:
+        """Store derived series (indicators) for a symbol's bars, one float64 column each (NaN allowed).
+
+        Columns already stored on the same ``ts`` are kept unless named again; a different ``ts``
+        replaces the file.  Lives in ``indicators/<bar_size>/<SYMBOL>.parquet``.
+        """
+        sym, size = check_symbol(symbol), check_bar_size(bar_size)
+        t = np.asarray(ts).astype("datetime64[ns]").view(np.int64)
+        if len(t) > 1 and not (np.diff(t) > 0).all():
+            raise ValueError("indicator ts must be strictly increasing")
+        if not columns:
+            raise ValueError("no indicator columns given")
+        data: dict[str, Any] = {}
+        for name, values in columns.items():
+            if not _COLUMN_RE.match(name) or name == "ts":
+                raise ValueError(f"invalid indicator column name {name!r}")
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.shape != t.shape:
+                raise ValueError(f"indicator {name!r} has shape {arr.shape}, expected {t.shape}")
+            data[name] = pa.array(arr, pa.float64(), from_pandas=False)
+        path = self.files.join("indicators", size, f"{sym}.parquet")
+        if self.files.exists(path):
+            old = self.files.read_table(path)
+            if np.array_equal(old.column("ts").cast(pa.int64()).to_numpy(), t):
+                data = {n: old.column(n) for n in old.column_names if n != "ts" and n not in data} | data
+        table = pa.table(
+            {"ts": pa.array(t, pa.int64()).cast(TICK_SCHEMA.field("ts").type), **dict(sorted(data.items()))}
+        )
+        with self.batch() as b:
+            b.stage_table(path, table)
+        return len(t)
+
+    def read_indicator_series(self, symbol: str, bar_size: str = "1d") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``(ts, {name: values})`` written by :meth:`write_indicator_series`."""
+        sym, size = check_symbol(symbol), check_bar_size(bar_size)
+        try:
+            table = self.files.read_table(self.files.join("indicators", size, f"{sym}.parquet"))
+        except FileNotFoundError:
+            raise StoreError(f"no {size} indicators for {sym} in store {self.url}") from None
+        ts = table.column("ts").cast(pa.int64()).to_numpy().view("datetime64[ns]")
+        return ts, {n: table.column(n).to_numpy() for n in table.column_names if n != "ts"}
 
     def set_meta(self, symbol: str, **fields: Any) -> SymbolMeta:
         """Create or update a symbol's metadata (fields of :class:`SymbolMeta`)."""

@@ -277,7 +277,12 @@ def test_chunked_tick_import_writes_whole_days(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     base = np.datetime64("2024-01-02T14:30", "ns")
     ts = np.sort(base + (rng.integers(0, 5 * 86_400, 1500) * 1_000_000_000).astype("timedelta64[ns]"))
-    lines = [f"{np.datetime_as_string(t, unit='ms')}Z,{p:.2f},{s},{v}" for t, p, s, v in zip(ts, rng.uniform(10, 11, 1500), rng.integers(1, 500, 1500), rng.choice(["N", "D", ""], 1500), strict=True)]
+    lines = [
+        f"{np.datetime_as_string(t, unit='ms')}Z,{p:.2f},{s},{v}"
+        for t, p, s, v in zip(
+            ts, rng.uniform(10, 11, 1500), rng.integers(1, 500, 1500), rng.choice(["N", "D", ""], 1500), strict=True
+        )
+    ]
     path = tmp_path / "TK_ticks.csv"
     path.write_text("ts,price,size,venue\n" + "\n".join(lines) + "\n")
     small, big = MarketStore.open(tmp_path / "small"), MarketStore.open(tmp_path / "big")

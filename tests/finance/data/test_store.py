@@ -163,3 +163,23 @@ def test_fsspec_memory_url_store() -> None:
     assert [(s.symbol, s.rows) for s in again.list()] == [("A", 7)]
     assert again.get_meta("A").exchange == "XNYS"
     assert again.read_bars_many(["A"])["A"].close[0] == daily_bars(7).close[0]
+
+
+def test_indicator_series_roundtrip(store: MarketStore) -> None:
+    bars = daily_bars(6)
+    rsi = np.array([np.nan, np.nan, 40.0, 55.5, 61.0, 70.25])
+    store.write_indicator_series("A", "1d", bars.ts, {"RSI_14": rsi})
+    store.write_indicator_series("A", "1d", bars.ts, {"SMA_3": np.arange(6.0)})  # same ts: columns accumulate
+    ts, cols = store.read_indicator_series("A", "1d")
+    assert np.array_equal(ts, bars.ts) and sorted(cols) == ["RSI_14", "SMA_3"]
+    assert np.array_equal(cols["RSI_14"], rsi, equal_nan=True)
+    store.write_indicator_series("A", "1d", bars.ts[:3], {"SMA_3": np.ones(3)})  # new ts: replaces
+    assert sorted(store.read_indicator_series("A", "1d")[1]) == ["SMA_3"]
+    with pytest.raises(ValueError, match="shape"):
+        store.write_indicator_series("A", "1d", bars.ts, {"X": np.ones(2)})
+    with pytest.raises(ValueError, match="invalid indicator column"):
+        store.write_indicator_series("A", "1d", bars.ts, {"bad name/": np.ones(6)})
+    with pytest.raises(ValueError, match="strictly increasing"):
+        store.write_indicator_series("A", "1d", bars.ts[::-1], {"X": np.ones(6)})
+    with pytest.raises(StoreError, match="no 1d indicators for B"):
+        store.read_indicator_series("B")
