@@ -424,7 +424,7 @@ class RedisBackend(base.Backend):
             try:
                 self._flush_pending()
             except errors.BackendUnavailable:
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)  # a connect attempt a second is cheap; outcomes land soon after Redis returns
             except errors.QuantqError as exc:
                 log.error("dropping outcomes Redis refused: %s", exc)
                 with self._pending_lock:
