@@ -30,7 +30,7 @@ class App:
             url = "memory://"
         self.url = url
         self.immediate = immediate
-        self.registry = tasks.Registry(builtin_tasks.TASKS)
+        self.registry = tasks.Registry(builtin_tasks.TASKS, plugins=True)
         self._backend = backend
 
     def __repr__(self) -> str:

@@ -158,10 +158,20 @@ def task(
 class Registry:
     """Tasks by name."""
 
-    def __init__(self, tasks: Iterable[Task] = ()) -> None:
+    def __init__(self, tasks: Iterable[Task] = (), *, plugins: bool = False) -> None:
         self._tasks: dict[str, Task] = {}
+        #: installed plugins are imported on the first lookup that needs them: a CLI call
+        #: for a built-in task does not pay for importing the finance libraries
+        self._plugins_pending = plugins
         for t in tasks:
             self.add(t)
+
+    def load_plugins(self) -> list[str]:
+        """Import the installed plugins now (workers do, so no job pays for the imports)."""
+        if not self._plugins_pending:
+            return []
+        self._plugins_pending = False
+        return self.load_entry_points()
 
     def add(self, t: Task) -> None:
         existing = self._tasks.get(t.name)
@@ -170,21 +180,28 @@ class Registry:
         self._tasks[t.name] = t
 
     def get(self, name: str) -> Task:
+        if name not in self._tasks:
+            self.load_plugins()
         try:
             return self._tasks[name]
         except KeyError:
             raise errors.UnknownTask(name, list(self._tasks)) from None
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._tasks:
+            self.load_plugins()
         return name in self._tasks
 
     def __iter__(self) -> typing.Iterator[Task]:
+        self.load_plugins()
         return iter(sorted(self._tasks.values(), key=lambda t: t.name))
 
     def __len__(self) -> int:
+        self.load_plugins()
         return len(self._tasks)
 
     def names(self) -> list[str]:
+        self.load_plugins()
         return sorted(self._tasks)
 
     def update(self, other: Iterable[Task]) -> None:
@@ -222,12 +239,14 @@ class Registry:
         return loaded
 
 
-def default_registry(imports: Iterable[str] = ()) -> Registry:
-    """Built-in tasks, installed plugins, then the user's modules."""
+def default_registry(imports: Iterable[str] = (), *, eager: bool = False) -> Registry:
+    """Built-in tasks, installed plugins (imported when first needed, or now if ``eager``),
+    then the user's modules."""
     from quantq import builtin_tasks
 
-    registry = Registry(builtin_tasks.TASKS)
-    registry.load_entry_points()
+    registry = Registry(builtin_tasks.TASKS, plugins=True)
+    if eager:
+        registry.load_plugins()
     for module_name in imports:
         registry.load_module(module_name)
     return registry

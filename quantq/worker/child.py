@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         limit = args.max_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn = Connection(args.fd)
-    serve_connection(conn, tasks.default_registry(args.imports))
+    serve_connection(conn, tasks.default_registry(args.imports, eager=True))
 
 
 def serve_connection(conn: Connection, registry: tasks.Registry) -> None:

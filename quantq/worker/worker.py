@@ -71,7 +71,7 @@ class Worker:
             raise errors.ConfigError(f"lease must be at least 0.3 seconds, got {options.lease}")
         self.backend = backend
         self.options = options
-        self.registry = registry or tasks.default_registry(options.imports)
+        self.registry = registry or tasks.default_registry(options.imports, eager=options.mode == "thread")
         self.hostname = socket.gethostname()
         self.id = options.name or f"{self.hostname}-{os.getpid()}-{os.urandom(2).hex()}"
         self.slots: list[Slot] = []

@@ -4,6 +4,7 @@ killed and signalled as an operator (or the kernel) would."""
 from __future__ import annotations
 
 import collections
+import json
 import signal
 import time
 from pathlib import Path
@@ -263,3 +264,55 @@ def test_wait_shows_progress_and_prints_the_result(shared_url: str) -> None:
         assert failed.returncode == 1 and "on purpose" in failed.stderr
     finally:
         h.stop(worker)
+
+
+def test_registry_logs_and_status_lines(shared_url: str, tmp_path: Path) -> None:
+    [job_id] = submit(shared_url, {"task": "fixtures.stubborn", "args": {"seconds": 60}})
+    log = tmp_path / "worker.log"
+    worker = h.start_worker(shared_url, "--concurrency", "1", "--name", "reg-1", "--log-format", "json",
+                            "--status-interval", "0.5", log=log)
+    backend = h.open_backend(shared_url)
+    try:
+        h.wait_for(lambda: backend.get(job_id).status is S.RUNNING, what="the job to run")
+        listed = h.wait_for(lambda: [w for w in h.cli_json(shared_url, "workers") if w["current_jobs"] == [job_id]],
+                            timeout=10, what="the heartbeat to list the running job")
+        assert listed[0]["id"] == "reg-1" and listed[0]["pid"] == worker.pid and listed[0]["queues"] == ["default"]
+        h.wait_for(lambda: "default: 1/1 busy" in log.read_text(), timeout=10, what="a status line")
+        backend.cancel(job_id)
+        h.wait_for(lambda: "job.killed" in log.read_text(), timeout=10, what="the kill to be logged")
+    finally:
+        h.stop(worker)
+        backend.close()
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    names = [e["event"] for e in events]
+    assert names[0] == "worker.started" and names[-1] == "worker.stopped"
+    assert {"job.started", "job.killed", "worker.status"} <= set(names)
+    assert all({"ts", "level", "event"} <= set(e) for e in events)
+
+
+def test_thread_mode_runs_jobs_and_enforces_timeouts(shared_url: str) -> None:
+    ok, slow = submit(shared_url, {"task": "quantq.echo", "args": {"mode": "thread"}},
+                      {"task": "fixtures.stubborn", "args": {"seconds": 5}, "timeout": 0.5, "max_attempts": 1})
+    worker = h.start_worker(shared_url, "--concurrency", "2", "--mode", "thread")
+    backend = h.open_backend(shared_url)
+    try:
+        h.wait_for(lambda: backend.get(ok).finished and backend.get(slow).finished, timeout=20, what="both jobs")
+        assert backend.get(ok).result == {"mode": "thread"}
+        assert backend.get(slow).error.type == "JobTimeout"
+    finally:
+        h.stop(worker)
+        backend.close()
+
+
+def test_memory_limit_fails_the_job_not_the_worker(shared_url: str) -> None:
+    hog, after = submit(shared_url, {"task": "fixtures.hog", "args": {"megabytes": 4096}, "max_attempts": 1},
+                        {"task": "quantq.noop"})
+    worker = h.start_worker(shared_url, "--concurrency", "1", "--max-memory-mb", "1536")
+    backend = h.open_backend(shared_url)
+    try:
+        h.wait_for(lambda: backend.get(hog).finished and backend.get(after).finished, timeout=30, what="both jobs")
+        assert backend.get(hog).error.type == "MemoryError"
+        assert backend.get(after).status is S.COMPLETED
+    finally:
+        h.stop(worker)
+        backend.close()
