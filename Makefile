@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 run: setup
-	$(BIN)/quantq data load-samples --quiet || echo "sample data not loaded (see above); quantq runs without it"
+	$(BIN)/quantq data load-samples || echo "sample data not loaded (see above); quantq runs without it"
 	$(BIN)/quantq up
 
 test: setup
