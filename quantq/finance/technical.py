@@ -88,7 +88,8 @@ class IndicatorResult:
     def latest(self) -> dict[str, float | None]:
         return {k: (_num(v[-1]) if len(v) else None) for k, v in self.series.items()}
 
-    def to_json(self, include_series: bool = False) -> dict[str, Any]:
+    def to_json(self, include_series: bool = False, series_bars: int | None = None) -> dict[str, Any]:
+        """``series_bars`` keeps only the last N values of each series (all when None)."""
         out: dict[str, Any] = {
             "label": self.label,
             "name": self.name,
@@ -97,7 +98,8 @@ class IndicatorResult:
             "latest": self.latest,
         }
         if include_series:
-            out["series"] = {k: [_num(x) for x in v.tolist()] for k, v in self.series.items()}
+            cut = slice(-series_bars, None) if series_bars else slice(None)
+            out["series"] = {k: [_num(x) for x in v[cut].tolist()] for k, v in self.series.items()}
         return out
 
 
@@ -151,13 +153,13 @@ class TechnicalResult:
             "neutral": biases.count("neutral"),
         }
 
-    def to_json(self, include_series: bool = False) -> dict[str, Any]:
+    def to_json(self, include_series: bool = False, series_bars: int | None = None) -> dict[str, Any]:
         return {
             "bars": self.bars,
             "last_close": self.last_close,
             "last_time": self.last_time,
             "latest": {r.label: r.latest for r in self.indicators if not ind.REGISTRY[r.name].is_pattern},
-            "indicators": [r.to_json(include_series) for r in self.indicators],
+            "indicators": [r.to_json(include_series, series_bars) for r in self.indicators],
             "signals": [s.to_json() for s in self.signals],
             "patterns": [p.to_json() for p in self.patterns],
             "summary": self.summary(),

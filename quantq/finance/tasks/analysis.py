@@ -84,6 +84,14 @@ def _bar_times(bars: Any) -> np.ndarray:
     return ts.astype("datetime64[D]") if getattr(bars, "daily", False) else ts
 
 
+def _iso_times(times: np.ndarray, last: int | None) -> list[str]:
+    """Session dates for daily bars, ISO UTC times (second precision) otherwise."""
+    t = times[-last:] if last else times
+    if np.datetime_data(t.dtype)[0] == "D":
+        return [str(x) for x in np.datetime_as_string(t)]
+    return [str(x) + "Z" for x in np.datetime_as_string(t, unit="s")]
+
+
 # ---------------------------------------------------------------------------------------------
 # technical_analysis
 
@@ -118,6 +126,7 @@ def run_technical_analysis(
     end: str | None = None,
     include_series: bool = False,
     store_series: bool = False,
+    series_bars: int | None = None,
     job_id: str = "",
     progress: Callable[[float, str], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
@@ -145,16 +154,19 @@ def run_technical_analysis(
                 raise LookupError(f"no {bar_size} bars for {sym} between {start or 'the start'} and {end or 'the end'}")
             arrays = {c: getattr(bars, c) for c in ind.BAR_COLUMNS}
             result = ta.analyze(arrays, specs, config, times=_bar_times(bars))
-            out = {"symbol": sym, "bar_size": bar_size, **result.to_json(include_series)}
+            with_series, stored = include_series, None
             if store_series:
                 columns = {f"{r.label}.{k}": np.asarray(v, dtype=np.float64) for r in result.indicators for k, v in r.series.items()}
                 try:
                     source.write_series(sym, bar_size, np.asarray(bars.ts), columns)
-                    out["series_stored"] = True
+                    stored = True
                 except SeriesNotStored:
-                    out["series_stored"] = False
-                    if not include_series:  # promised series go back in the result instead
-                        out = {"symbol": sym, "bar_size": bar_size, **result.to_json(True), "series_stored": False}
+                    stored, with_series = False, True  # promised series go back in the result instead
+            out = {"symbol": sym, "bar_size": bar_size, **result.to_json(with_series, series_bars)}
+            if with_series:
+                out["series_times"] = _iso_times(_bar_times(bars), series_bars)
+            if stored is not None:
+                out["series_stored"] = stored
             data[sym] = out
             processed += 1
             outcome = "ok"
@@ -196,6 +208,7 @@ def technical_analysis(
     pattern_bars: Annotated[int, pydantic.Field(ge=1, le=50, description="report candlestick patterns on this many last bars")] = 1,
     include_series: Annotated[bool, pydantic.Field(description="return every indicator's full series")] = False,
     store_series: Annotated[bool, pydantic.Field(description="write the series to the store (returned instead while it cannot)")] = False,
+    series_bars: Annotated[int | None, pydantic.Field(ge=1, description="return only the last N bars of each series")] = None,
 ) -> dict[str, Any]:
     """TA-Lib indicators, signals and candlestick patterns for one symbol or every symbol.
 
@@ -239,6 +252,7 @@ def technical_analysis(
         end=end,
         include_series=include_series,
         store_series=store_series,
+        series_bars=series_bars,
         job_id=ctx.job_id,
         progress=ctx.progress,
         check_cancelled=ctx.check_cancelled,

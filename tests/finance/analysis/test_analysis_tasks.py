@@ -138,7 +138,7 @@ def test_store_series_falls_back_to_returning_them(data_env: str) -> None:
     out = A.technical_analysis.run({"symbol": "TINY", "indicators": ["SMA_3"], "store_series": True}, _ctx(Recorder(), "technical_analysis"))
     tiny = out["data"]["TINY"]
     assert tiny["series_stored"] is False
-    assert len(tiny["indicators"][0]["series"]["real"]) == 10
+    assert len(tiny["indicators"][0]["series"]["real"]) == 10 and len(tiny["series_times"]) == 10
 
 
 def test_store_series_uses_the_store_when_it_can(store_url: str) -> None:
@@ -248,3 +248,16 @@ def test_pure_modules_do_not_import_the_queue_core() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             for name in names:
                 assert not (name == "quantq" or (name.startswith("quantq.") and not name.startswith("quantq.finance"))), f"{path.name} imports {name}"
+
+
+def test_series_bars_keeps_the_tail_with_its_times(data_env: str, goog_bars: dict[str, np.ndarray]) -> None:
+    out = A.technical_analysis.run(
+        {"symbol": "GOOG", "indicators": ["SMA_3", "DOJI"], "include_series": True, "series_bars": 4},
+        _ctx(Recorder(), "technical_analysis"),
+    )
+    goog = out["data"]["GOOG"]
+    assert goog["series_times"] == ["2013-02-26", "2013-02-27", "2013-02-28", "2013-03-01"]
+    c = goog_bars["close"]
+    want = [float(np.mean(c[i - 2 : i + 1])) for i in range(len(c) - 4, len(c))]
+    assert goog["indicators"][0]["series"]["real"] == pytest.approx(want, rel=1e-12)
+    assert len(goog["indicators"][1]["series"]["integer"]) == 4
