@@ -11,6 +11,7 @@ QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
 TASK_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,199}$"
 
 Status = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled"]
+StatusWord = Literal["scheduled", "queued", "running", "completed", "failed", "cancelled", "pending", "processing", "error"]
 PriorityWord = Literal["high", "normal", "low"]
 
 
