@@ -316,7 +316,11 @@ class Worker:
             slot.pending_progress = (float(message.get("percent", 0.0)), message.get("message"))
             return None
         elapsed_ms = round((time.monotonic() - slot.started) * 1000, 2)
-        slot.pending_progress = None
+        if slot.pending_progress is not None:  # a throttled last report: the record keeps its message
+            try:
+                self.backend.progress(claim, *slot.pending_progress)
+            except errors.QuantqError:
+                pass
         slot.clear()
         self._release_slot()
         if kind == "done":

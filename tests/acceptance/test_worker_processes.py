@@ -257,9 +257,11 @@ def test_bad_jobs_end_alone_and_the_worker_survives(shared_url: str) -> None:
 def test_wait_shows_progress_and_prints_the_result(shared_url: str) -> None:
     worker = h.start_worker(shared_url, "--concurrency", "1")
     try:
-        out = h.cli(shared_url, "enqueue", "quantq.sleep", "--args", '{"seconds": 1}', "--wait")
+        out = h.cli(shared_url, "enqueue", "quantq.sleep", "--args", '{"seconds": 1}', "--wait", "--id", "sleepy")
         assert '"slept": 1' in out.stdout
         assert "completed" in out.stderr and "100.0%" in out.stderr
+        record = h.cli_json(shared_url, "status", "sleepy")
+        assert record["status_message"] == "slept 1.0s of 1s"  # the last progress report is never dropped
         failed = h.cli(shared_url, "enqueue", "quantq.fail", "--args", '{"message": "on purpose"}', "--wait", check=False)
         assert failed.returncode == 1 and "on purpose" in failed.stderr
     finally:
