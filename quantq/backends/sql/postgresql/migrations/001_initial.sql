@@ -50,6 +50,10 @@ CREATE INDEX {p}jobs_status_created ON {schema}.{p}jobs (status, created_at);
 CREATE INDEX {p}jobs_task_created ON {schema}.{p}jobs (task, created_at);
 CREATE INDEX {p}jobs_worker ON {schema}.{p}jobs (worker_id) WHERE status = 'running';
 
+-- A plain INSERT from a foreign producer wakes the LISTENing workers too (one NOTIFY per statement).
+CREATE FUNCTION {schema}.{p}notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('{schema}.{p}jobs', ''); RETURN NULL; END $$;
+CREATE TRIGGER {p}jobs_notify AFTER INSERT ON {schema}.{p}jobs FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{p}notify();
+
 CREATE TABLE {schema}.{p}queues (
     name   text PRIMARY KEY,
     paused boolean NOT NULL DEFAULT false

@@ -1,0 +1,364 @@
+"""PostgreSQL and MySQL/MariaDB beyond the shared contract: the plain-INSERT producer
+path, malformed rows, SKIP LOCKED, the server's clock, wake-ups, dropped connections,
+batched pruning and the schema/prefix options.  Services: tests/services.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from quantq import backends, envelope, errors, jobs
+from quantq.backends import _sql
+from quantq.worker import Worker, WorkerOptions
+from tests import backend_factories
+
+S = jobs.JobStatus
+SERVERS = ["postgres", "mysql"]
+
+
+def raw_connect(url: str) -> Any:
+    """An autocommit driver connection to the database a quantq URL names."""
+    if url.startswith("mysql"):
+        import pymysql
+
+        parts = urlsplit(url)
+        return pymysql.connect(
+            host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""), database=parts.path.lstrip("/").split("?")[0], autocommit=True,
+        )
+    import psycopg
+
+    plain, _ = _sql.split_options(url, {"schema": "", "prefix": ""})
+    return psycopg.connect(plain, autocommit=True)
+
+
+def execute(conn: Any, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+    """Run one statement on a raw connection (%s placeholders on both drivers)."""
+    cur = conn.cursor()
+    try:
+        cur.execute(statement, params)
+        return list(cur.fetchall()) if cur.description is not None else []
+    finally:
+        cur.close()
+
+
+def open_server(name: str, tmp_path: Path) -> Iterator[str]:
+    yield from backend_factories.FACTORIES[name](tmp_path)
+
+
+@pytest.fixture(params=SERVERS)
+def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from open_server(request.param, tmp_path)
+
+
+@pytest.fixture
+def sql_backend(server_url: str) -> Iterator[Any]:
+    opened = backends.from_url(server_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def raw(server_url: str) -> Iterator[Any]:
+    conn = raw_connect(server_url)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def make(**fields: Any) -> jobs.Job:
+    return envelope.parse_submission({"task": "quantq.echo", **fields})
+
+
+def jobs_table(backend: Any) -> str:
+    return backend.names["jobs"]
+
+
+def run_burst(backend: Any, *, concurrency: int = 2, lease: float = 30.0) -> Worker:
+    worker = Worker(backend, WorkerOptions(concurrency=concurrency, mode="thread", burst=True, lease=lease, status_interval=0))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    thread.join(60)
+    if thread.is_alive():
+        worker.stop(immediately=True)
+        thread.join(10)
+        pytest.fail("the burst worker did not finish within 60 s")
+    return worker
+
+
+# ---- the plain-INSERT producer path (docs/sql-backends.md) ---------------------------------
+
+
+def test_plain_insert_producer_is_run_by_a_worker_and_reads_the_result_with_select(sql_backend: Any, raw: Any) -> None:
+    table = jobs_table(sql_backend)
+    # exactly the statements docs/sql-backends.md gives a PHP or SQL producer
+    execute(raw, f"INSERT INTO {table} (id, task, args, priority) VALUES (%s, %s, %s, %s)",
+            ("order-42", "quantq.echo", json.dumps({"symbol": "MSFT", "window": 20}), 8))
+    execute(raw, f"INSERT INTO {table} (id, task) VALUES (%s, %s)", ("order-43", "quantq.noop"))
+    queued = sql_backend.get("order-42")
+    assert queued.status is S.QUEUED and queued.priority == 8 and queued.args == {"symbol": "MSFT", "window": 20}
+    assert queued.max_attempts == jobs.DEFAULT_MAX_ATTEMPTS and queued.result_ttl == jobs.DEFAULT_RESULT_TTL
+    assert abs((queued.created_at - sql_backend.now()).total_seconds()) < 5
+
+    worker = run_burst(sql_backend)
+    assert worker.processed == 2
+
+    rows = execute(raw, f"SELECT status, result, error, progress, attempts FROM {table} WHERE id = %s", ("order-42",))
+    status, result, error, progress, attempts = rows[0]
+    assert (status, error, float(progress), attempts) == ("completed", None, 100.0, 1)
+    # quantq.echo returns its arguments; psycopg decodes jsonb itself, PyMySQL (like PHP) hands back text
+    assert (result if isinstance(result, dict) else json.loads(result)) == {"symbol": "MSFT", "window": 20}
+
+
+def test_postgres_producer_may_leave_the_id_to_the_database(tmp_path: Path) -> None:
+    for url in open_server("postgres", tmp_path):
+        with backends.from_url(url) as backend, raw_connect(url) as conn:
+            [(job_id,)] = execute(conn, f"INSERT INTO {jobs_table(backend)} (task) VALUES ('quantq.noop') RETURNING id")
+            assert backend.get(job_id).status is S.QUEUED
+
+
+def test_constraints_refuse_a_bad_plain_insert_at_the_door(sql_backend: Any, raw: Any) -> None:
+    table = jobs_table(sql_backend)
+    for column, value in (("status", "pending"), ("priority", 42), ("max_attempts", 0)):
+        with pytest.raises(Exception, match="(?i)check|constraint"):
+            execute(raw, f"INSERT INTO {table} (id, task, {column}) VALUES (%s, %s, %s)", (f"bad-{column}", "quantq.noop", value))
+    assert sql_backend.list_jobs(backends.JobFilter()) == []
+
+
+# ---- malformed rows never crash the claimer ------------------------------------------------
+
+
+@pytest.mark.parametrize("server", SERVERS + ["sqlite"])
+def test_malformed_row_is_failed_with_an_envelope_error_and_claiming_goes_on(server: str, tmp_path: Path) -> None:
+    for url in open_server(server, tmp_path):
+        with backends.from_url(url) as backend:
+            backend.enqueue([make(id="good-1", priority="high")])
+            table = "quantq_jobs" if server == "sqlite" else jobs_table(backend)
+            # PostgreSQL's jsonb refuses text that is not JSON; a JSON array is still not an args object
+            bad_args = "[1, 2]" if server == "postgres" else "{not json"
+            if server == "sqlite":
+                import sqlite3
+
+                conn = sqlite3.connect(backend.path, isolation_level=None)
+                conn.execute(f"INSERT INTO {table} (id, task, queue, args, priority, status, max_attempts, created_at, "
+                             "updated_at) VALUES ('bad-1', 'quantq.echo', 'default', ?, 9, 'queued', 3, 0, 0)", (bad_args,))
+                conn.execute(f"INSERT INTO {table} (id, task, queue, args, priority, status, max_attempts, created_at, "
+                             "updated_at) VALUES ('bad-2', 'not a task!', 'default', '{{}}', 9, 'queued', 3, 0, 0)")
+                conn.close()
+            else:
+                with raw_connect(url) as conn:
+                    execute(conn, f"INSERT INTO {table} (id, task, args, priority) VALUES ('bad-1', 'quantq.echo', %s, 9)", (bad_args,))
+                    execute(conn, f"INSERT INTO {table} (id, task, priority) VALUES ('bad-2', 'not a task!', 9)")
+            claims = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=5)
+            assert [c.job_id for c in claims] == ["good-1"]
+            for job_id, field in (("bad-1", "args"), ("bad-2", "task")):
+                failed = backend.get(job_id)  # reads still work on the bad row
+                assert failed.status is S.FAILED and failed.error.type == "EnvelopeError"
+                assert f"field {field!r}" in failed.error.message and job_id in failed.error.message
+            assert backend.get("bad-1").args != {} or server == "postgres"  # the raw text stays visible
+            assert backend.claim(["default"], worker_id="w", hostname="h", lease=30) == []
+
+
+# ---- SKIP LOCKED, the server's clock -------------------------------------------------------
+
+
+def test_claim_skips_a_row_locked_by_another_transaction_without_waiting(sql_backend: Any, server_url: str) -> None:
+    sql_backend.enqueue([make(id="first"), make(id="second")])
+    locker = raw_connect(server_url)
+    try:
+        if server_url.startswith("mysql"):
+            locker.begin()
+        else:
+            locker.autocommit = False
+        execute(locker, f"SELECT id FROM {jobs_table(sql_backend)} WHERE id = 'first' FOR UPDATE")
+        started = time.monotonic()
+        claims = sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30)
+        assert [c.job_id for c in claims] == ["second"]
+        assert time.monotonic() - started < 1.0
+    finally:
+        locker.rollback()
+        locker.close()
+    assert [c.job_id for c in sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30)] == ["first"]
+
+
+def test_leases_and_due_dates_follow_the_database_clock_not_the_host(sql_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    host_ahead = time.time() + 7200  # the host's clock is two hours fast
+    monkeypatch.setattr(time, "time", lambda: host_ahead)
+    monkeypatch.setattr(jobs, "utcnow", lambda: jobs.from_timestamp(host_ahead))
+    sql_backend.enqueue([make(id="a")])
+    claim = sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30)[0]
+    db_now = sql_backend.now()
+    assert abs((claim.expires_at - db_now).total_seconds() - 30) < 5
+    assert abs(db_now.timestamp() - host_ahead) > 3000
+    assert sql_backend.reap_expired() == 0 and sql_backend.lost([claim]) == set()
+    done = sql_backend.complete(claim, {"ok": 1})
+    assert abs((done.finished_at - db_now).total_seconds()) < 5
+
+
+# ---- wake-ups ------------------------------------------------------------------------------
+
+
+def test_a_waiting_worker_wakes_on_another_connections_write(server_url: str) -> None:
+    with backends.from_url(server_url) as waiter, backends.from_url(server_url) as producer, raw_connect(server_url) as raw:
+        waiter.wait_for_work(["default"], 0.05)  # listening / polling is set up
+        for write in (lambda: producer.enqueue([make(id="by-quantq")]),
+                      lambda: execute(raw, f"INSERT INTO {jobs_table(waiter)} (id, task) VALUES ('by-sql', 'quantq.noop')")):
+            timer = threading.Timer(0.2, write)
+            timer.start()
+            started = time.monotonic()
+            waiter.wait_for_work(["default"], 5.0)
+            timer.join()
+            # PostgreSQL: NOTIFY (a trigger covers plain INSERTs); MySQL: datagram, or polling <= poll_max
+            assert time.monotonic() - started < 1.0
+            assert waiter.claim(["default"], worker_id="w", hostname="h", lease=30)
+
+
+# ---- dropped connections and an unreachable server -----------------------------------------
+
+
+def kill_sessions(backend: Any, url: str) -> int:
+    """What a database restart does to clients: every session of this backend is cut."""
+    with raw_connect(url) as admin:
+        if url.startswith("mysql"):
+            ids = backend.connection_ids()
+            for thread_id in ids:
+                try:
+                    execute(admin, f"KILL CONNECTION {int(thread_id)}")
+                except Exception:  # already gone
+                    pass
+            return len(ids)
+        rows = execute(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                       (backend.application_name,))
+        return len(rows)
+
+
+def test_operations_survive_killed_sessions(sql_backend: Any, server_url: str) -> None:
+    sql_backend.enqueue([make(id="before")])
+    sql_backend.wait_for_work(["other"], 0.01)
+    assert kill_sessions(sql_backend, server_url) >= 1
+    sql_backend.enqueue([make(id="after")])
+    claims = sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)
+    assert sorted(c.job_id for c in claims) == ["after", "before"]
+    kill_sessions(sql_backend, server_url)
+    for claim in claims:
+        sql_backend.complete(claim, "done")
+    kill_sessions(sql_backend, server_url)
+    sql_backend.wait_for_work(["default"], 0.05)  # the listener reconnects (or reports unavailable once)
+    assert {j.status for j in sql_backend.list_jobs(backends.JobFilter())} == {S.COMPLETED}
+
+
+def test_worker_loses_no_job_while_its_sessions_are_killed(sql_backend: Any, server_url: str) -> None:
+    sql_backend.enqueue([make(id=f"j{i:03d}", task="quantq.noop") for i in range(300)])
+    stop = threading.Event()
+
+    def cutter() -> None:  # ten outages, 0.2 s apart, while the worker drains
+        for _ in range(10):
+            if stop.wait(0.2):
+                return
+            kill_sessions(sql_backend, server_url)
+
+    thread = threading.Thread(target=cutter)
+    thread.start()
+    try:
+        run_burst(sql_backend, concurrency=4, lease=1.0)
+    finally:
+        stop.set()
+        thread.join()
+    # A claim whose commit was cut off runs again once its short lease has run out.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(1.1)
+        sql_backend.reap_expired()
+        run_burst(sql_backend, concurrency=4, lease=1.0)
+        stats = {s.name: s.counts for s in sql_backend.queue_stats()}["default"]
+        if stats["completed"] == 300:
+            break
+    assert stats == {"scheduled": 0, "queued": 0, "running": 0, "completed": 300, "failed": 0, "cancelled": 0}
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1:1/test?retry_for=0.3", "mysql://root@127.0.0.1:1/test?retry_for=0.3"])
+def test_unreachable_server_raises_backend_unavailable_quickly(url: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(errors.BackendUnavailable, match="unavailable"):
+        backends.from_url(url)
+    assert time.monotonic() - started < 5
+
+
+# ---- pruning, options ----------------------------------------------------------------------
+
+
+def test_prune_deletes_in_batches_and_keeps_live_jobs(sql_backend: Any, raw: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = jobs_table(sql_backend)
+    past = "now() - interval '1 hour'" if not hasattr(sql_backend, "connection_ids") else "UTC_TIMESTAMP(6) - INTERVAL 1 HOUR"
+    execute(raw, f"INSERT INTO {table} (id, task, status, finished_at, expires_at) "
+                 f"SELECT CONCAT('old-', n), 'quantq.noop', 'completed', {past}, {past} FROM "
+                 + ("generate_series(1, 250) AS n" if "now()" in past else
+                    "(SELECT seq AS n FROM seq_1_to_250) AS s"))
+    sql_backend.enqueue([make(id="live")])
+    monkeypatch.setattr(sql_backend, "prune_batch", 100)
+    batches = []
+    original = sql_backend._count
+
+    def counting(cur: Any, name: str, params: Any) -> int:
+        n = original(cur, name, params)
+        if name == "prune":
+            batches.append(n)
+        return n
+
+    monkeypatch.setattr(sql_backend, "_count", counting)
+    assert sql_backend.prune() == 250
+    assert batches == [100, 100, 50]
+    assert [j.id for j in sql_backend.list_jobs(backends.JobFilter())] == ["live"]
+
+
+def test_schemas_and_prefixes_keep_installations_apart(tmp_path: Path) -> None:
+    for server in SERVERS:
+        first = open_server(server, tmp_path)
+        second = open_server(server, tmp_path)
+        url_a, url_b = next(first), next(second)
+        try:
+            with backends.from_url(url_a) as a, backends.from_url(url_b) as b:
+                a.enqueue([make(id="only-in-a")])
+                assert b.get("only-in-a") is None and b.claim(["default"], worker_id="w", hostname="h", lease=5) == []
+                assert a.get("only-in-a") is not None
+        finally:
+            for gen in (first, second):
+                for _ in gen:
+                    pass
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("postgresql://postgres@127.0.0.1:5432/test?schema=Bad-Name", "schema"),
+        ("postgresql://postgres@127.0.0.1:5432/test?pool_max=0", "pool_max"),
+        ("mysql://root@127.0.0.1:3306/test?prefix=x;drop", "prefix"),
+        ("mysql://root@127.0.0.1:3306/test?poll_max=abc", "poll_max"),
+        ("mysql://root@127.0.0.1:3306/test?colour=blue", "colour"),
+        ("mysql://root@127.0.0.1:3306/", "database"),
+        ("postgresql://postgres@127.0.0.1:5432/test?migrate=sometimes", "migrate"),
+    ],
+)
+def test_bad_url_options_are_refused_with_the_option_named(url: str, problem: str) -> None:
+    with pytest.raises(errors.ConfigError, match=problem):
+        backends.from_url(url)
+
+
+def test_lenient_reads_show_unparsed_json_instead_of_failing() -> None:
+    row = {"id": "x", "task": "t", "queue": "q", "args": "{oops", "priority": 5, "status": "failed", "attempts": 1,
+           "max_attempts": 3, "timeout": None, "run_at": None, "created_at": 0.0, "started_at": None,
+           "finished_at": None, "updated_at": 0.0, "worker_id": None, "hostname": None, "progress": 0,
+           "status_message": None, "result": None, "error": None, "result_ttl": None, "failure_ttl": None,
+           "meta": "{}", "parent_id": None, "depends_on": "[]"}
+    assert _sql.job_from_row(row).args == {"_unparsed": "{oops"}
+    with pytest.raises(errors.EnvelopeError, match="'args'"):
+        _sql.job_from_row(row, strict=True)
