@@ -1,0 +1,389 @@
+"""quantq on Redis against its peers, side by side on one redis-server of the benchmark's own.
+
+    .venv/bin/pip install 'quantq[bench]'   # rq, dramatiq, celery, arq (benchmark only)
+    .venv/bin/python bench/bench_redis.py [--jobs 20000] [--peers rq,rq-simple,dramatiq,celery,arq,reference]
+
+For quantq: enqueue rate of no-op jobs (one per call, and bulk), drain rate with one worker
+process and with the best configuration on two cores, p50/p99 latency of single jobs through
+an idle worker (enqueue to the ``completed`` event), Redis CPU per job (``INFO commandstats``
+before and after a drain) and ``redis-benchmark``'s ceiling on the same server.  Each peer is
+used with its documented defaults: one enqueue per call (bulk where it has an API) and a drain
+by one worker process.  Peers without a burst mode count completions with one ``INCR`` per job.
+The same module is the peers' task module (workers import it with ``bench/`` on the path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+COUNTER = "bench:done"
+
+# ---- the peers' tasks (imported by their workers) ----------------------------------------
+
+_counter_client: Any = None
+
+
+def count_done() -> None:
+    global _counter_client
+    if _counter_client is None:
+        import redis
+
+        _counter_client = redis.Redis.from_url(URL)
+    _counter_client.incr(COUNTER)
+
+
+def rq_noop() -> None:
+    """RQ's job (RQ's burst mode tells when the queue is drained: no counter)."""
+
+
+if os.environ.get("BENCH_PEER") == "dramatiq":
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    dramatiq.set_broker(RedisBroker(url=URL))
+
+    @dramatiq.actor(queue_name="bench", max_retries=0)
+    def dramatiq_noop() -> None:
+        count_done()
+
+if os.environ.get("BENCH_PEER") == "celery":
+    from celery import Celery
+
+    celery_app = Celery("bench", broker=URL)
+    celery_app.conf.update(task_ignore_result=True, worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)
+
+    @celery_app.task(name="bench.noop")
+    def celery_noop() -> None:
+        count_done()
+
+
+async def arq_noop(ctx: dict[str, Any]) -> None:
+    """arq's job (burst mode tells when the queue is drained)."""
+
+
+class ArqSettings:
+    functions = [arq_noop]
+    burst = True
+    max_jobs = 50
+
+    @staticmethod
+    def redis_settings_from_url() -> Any:
+        from arq.connections import RedisSettings
+
+        return RedisSettings.from_dsn(URL)
+
+
+if os.environ.get("BENCH_PEER") == "arq":
+    ArqSettings.redis_settings = ArqSettings.redis_settings_from_url()  # type: ignore[attr-defined]
+
+
+def reference_worker() -> None:
+    """A Sidekiq-style floor: BRPOP one JSON item, do nothing, no record, no lease."""
+    import redis
+
+    client = redis.Redis.from_url(URL)
+    while True:
+        item = client.brpop(["bench:ref"], timeout=1)
+        if item is None:
+            return
+
+
+# ---- harness ------------------------------------------------------------------------------
+
+
+class OwnRedis:
+    def __init__(self, workdir: str) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+            stdout=subprocess.DEVNULL,
+        )
+        import redis
+
+        self.client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                self.client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def command_usec(self) -> float:
+        return sum(v["usec"] for k, v in self.client.info("commandstats").items())
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+
+
+def env_for(peer: str = "") -> dict[str, str]:
+    env = {**os.environ, "BENCH_REDIS_URL": URL, "QUANTQ_URL": URL, "BENCH_PEER": peer}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench"), str(ROOT), env.get("PYTHONPATH", "")])
+    env.pop("QUANTQ_CONFIG", None)
+    return env
+
+
+def rate(n: int, fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - started)
+
+
+def wait_counter(server: OwnRedis, n: int, procs: list[subprocess.Popen[Any]], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while int(server.client.get(COUNTER) or 0) < n:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"drain stalled at {int(server.client.get(COUNTER) or 0)} of {n}")
+        time.sleep(0.005)
+
+
+def stop_all(procs: list[subprocess.Popen[Any]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def spawn(cmd: list[str], peer: str = "") -> subprocess.Popen[Any]:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env_for(peer), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+# ---- quantq -------------------------------------------------------------------------------
+
+
+def quantq_rows(server: OwnRedis, n: int, samples: int) -> list[tuple[str, str]]:
+    from quantq import envelope
+    from quantq.backends.redis import RedisBackend
+
+    def subs(k: int) -> list[Any]:
+        return [envelope.parse_submission({"task": "quantq.noop"}) for _ in range(k)]
+
+    rows = []
+    backend = RedisBackend(URL)
+    one = subs(n)
+    rows.append(("enqueue, one per call", f"{rate(n, lambda: [backend.enqueue([j]) for j in one]):,.0f}/s"))
+    backend.purge(statuses=list(__import__("quantq").jobs.JobStatus))
+    bulk = subs(n)
+    rows.append(("enqueue, bulk (1 call)", f"{rate(n, lambda: backend.enqueue(bulk)):,.0f}/s"))
+    for label, procs, conc, mode in (("1 process, thread mode x8", 1, 8, "thread"), ("1 process, process mode x2", 1, 2, "process"),
+                                     ("2 processes, thread mode x8", 2, 8, "thread")):
+        backend.purge(statuses=list(__import__("quantq").jobs.JobStatus))
+        backend.enqueue(subs(n))
+        before = server.command_usec()
+        cmd = [sys.executable, "-m", "quantq", "worker", "--burst", "--concurrency", str(conc), "--mode", mode,
+               "--status-interval", "0", "--log-level", "warning"]
+        started = time.perf_counter()
+        workers = [spawn(cmd) for _ in range(procs)]
+        for w in workers:
+            w.wait()
+        elapsed = time.perf_counter() - started
+        done = sum(s.counts["completed"] for s in backend.queue_stats())
+        cpu = (server.command_usec() - before) / n
+        rows.append((f"drain: {label}", f"{n / elapsed:,.0f}/s ({cpu:.0f} µs Redis/job){'' if done == n else f' ONLY {done}'}"))
+    backend.purge(statuses=list(__import__("quantq").jobs.JobStatus))
+    worker = spawn([sys.executable, "-m", "quantq", "worker", "--concurrency", "1", "--mode", "thread", "--status-interval", "0",
+                    "--log-level", "warning"])
+    try:
+        time.sleep(2.5)
+        lat = latency(backend, samples)
+        rows.append(("latency p50 / p99 (idle worker, thread mode)", f"{lat[0]:.2f} / {lat[1]:.2f} ms"))
+    finally:
+        stop_all([worker])
+        backend.close()
+    return rows
+
+
+def latency(backend: Any, samples: int) -> tuple[float, float]:
+    from quantq import envelope
+
+    done: dict[str, float] = {}
+    arrived = threading.Condition()
+
+    def listen() -> None:
+        for event in backend.subscribe_events(timeout=5):
+            if event["event"] == "completed":
+                with arrived:
+                    done[event["id"]] = time.perf_counter()
+                    arrived.notify_all()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(0.3)
+    out = []
+    for _ in range(samples):
+        job = envelope.parse_submission({"task": "quantq.noop"})
+        started = time.perf_counter()
+        backend.enqueue([job])
+        with arrived:
+            arrived.wait_for(lambda: job.id in done, timeout=5)
+        out.append((done.get(job.id, started + 5) - started) * 1000)
+        time.sleep(0.005)
+    out.sort()
+    return statistics.median(out), out[max(0, int(len(out) * 0.99) - 1)]
+
+
+# ---- peers --------------------------------------------------------------------------------
+
+
+def rq_row(server: OwnRedis, n: int, simple: bool) -> tuple[str, str]:
+    from redis import Redis
+    from rq import Queue
+
+    q = Queue("bench", connection=Redis.from_url(URL))
+    one = rate(n, lambda: [q.enqueue("bench_redis.rq_noop") for _ in range(n)])
+    q.empty()
+    bulk = rate(n, lambda: q.enqueue_many([Queue.prepare_data("bench_redis.rq_noop") for _ in range(n)]))
+    cmd = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", URL, "-q"]
+    if simple:
+        cmd += ["--worker-class", "rq.worker.SimpleWorker"]
+    started = time.perf_counter()
+    proc = spawn([*cmd, "bench"])
+    proc.wait()
+    drain = n / (time.perf_counter() - started)
+    left = q.count
+    return (f"RQ {'SimpleWorker' if simple else 'Worker (fork per job)'}",
+            f"enqueue {one:,.0f}/s, bulk {bulk:,.0f}/s, drain {drain:,.0f}/s{'' if not left else f' ({left} left)'}")
+
+
+def dramatiq_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    module = _peer_module("dramatiq")
+    one = rate(n, lambda: [module.dramatiq_noop.send() for _ in range(n)])
+    proc = spawn([sys.executable, "-m", "dramatiq", "bench_redis", "--processes", "1", "--threads", "8"], "dramatiq")
+    started = time.perf_counter()
+    try:
+        wait_counter(server, n, [proc])
+        drain = n / (time.perf_counter() - started)
+    finally:
+        stop_all([proc])
+    return "Dramatiq (1 process x 8 threads)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+
+
+def celery_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    module = _peer_module("celery")
+    one = rate(n, lambda: [module.celery_noop.delay() for _ in range(n)])
+    proc = spawn([sys.executable, "-m", "celery", "-A", "bench_redis:celery_app", "worker", "--pool", "solo", "-Q", "celery",
+                  "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"], "celery")
+    started = time.perf_counter()
+    try:
+        wait_counter(server, n, [proc])
+        drain = n / (time.perf_counter() - started)
+    finally:
+        stop_all([proc])
+    return "Celery (solo pool, 1 process)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+
+
+def arq_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    async def enqueue() -> None:
+        pool = await create_pool(RedisSettings.from_dsn(URL))
+        for _ in range(n):
+            await pool.enqueue_job("arq_noop")
+        await pool.aclose()
+
+    one = rate(n, lambda: asyncio.run(enqueue()))
+    started = time.perf_counter()
+    proc = spawn([sys.executable, "-m", "arq", "bench_redis.ArqSettings"], "arq")
+    proc.wait()
+    drain = n / (time.perf_counter() - started)
+    return "arq (1 process, max_jobs 50)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+
+
+def reference_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    import redis
+
+    client = redis.Redis.from_url(URL)
+    one = rate(n, lambda: [client.lpush("bench:ref", '{"job":"noop"}') for _ in range(n)])
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", "import bench_redis; bench_redis.reference_worker()"], cwd=ROOT, env=env_for())
+    while client.llen("bench:ref"):
+        time.sleep(0.002)
+    drain = n / (time.perf_counter() - started)
+    proc.wait()
+    return "reference: bare LPUSH/BRPOP (no record, no lease)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+
+
+def _peer_module(peer: str) -> Any:
+    os.environ["BENCH_PEER"] = peer
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_redis_{peer}", __file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def redis_benchmark(server: OwnRedis) -> str:
+    if shutil.which("redis-benchmark") is None:
+        return "redis-benchmark not installed"
+    out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-t", "lpush,rpop", "-n", "200000", "-q"],
+                         capture_output=True, text=True, timeout=120).stdout
+    return "; ".join(line.split(":")[0].strip() + " " + line.split(":")[1].split("requests")[0].strip() + "/s"
+                     for line in out.replace("\r", "\n").splitlines() if "requests per second" in line and ":" in line)
+
+
+def main() -> None:
+    global URL
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--latency-samples", type=int, default=300)
+    parser.add_argument("--peers", default="rq,rq-simple,dramatiq,celery,arq,reference")
+    args = parser.parse_args()
+    from rich.console import Console
+    from rich.table import Table
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = OwnRedis(tmp)
+        URL = os.environ["BENCH_REDIS_URL"] = server.url
+        try:
+            table = Table(title=f"quantq on Redis and its peers: {args.jobs:,} no-op jobs, {os.cpu_count()} cores, one redis-server")
+            table.add_column("system / measure")
+            table.add_column("result", justify="right")
+            for label, value in quantq_rows(server, args.jobs, args.latency_samples):
+                table.add_row(f"quantq {label}", value)
+            runners: dict[str, Callable[[], tuple[str, str]]] = {
+                "rq": lambda: rq_row(server, args.jobs, simple=False),
+                "rq-simple": lambda: rq_row(server, args.jobs, simple=True),
+                "dramatiq": lambda: dramatiq_row(server, args.jobs),
+                "celery": lambda: celery_row(server, args.jobs),
+                "arq": lambda: arq_row(server, args.jobs),
+                "reference": lambda: reference_row(server, args.jobs),
+            }
+            for name in [p for p in args.peers.split(",") if p]:
+                server.client.flushdb()  # the benchmark's own server: nothing else lives there
+                try:
+                    table.add_row(*runners[name]())
+                except Exception as exc:  # noqa: BLE001 - a missing peer must not hide the others
+                    table.add_row(name, f"not measured: {type(exc).__name__}: {exc}"[:120])
+            table.add_row("redis-benchmark ceiling", redis_benchmark(server))
+            Console().print(table)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
