@@ -265,6 +265,32 @@ class Bars:
         return cls(ts=ts, daily=daily, **cols)
 
     @classmethod
+    def trusted(
+        cls,
+        *,
+        ts: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        daily: bool = False,
+    ) -> Bars:
+        """Wrap read-only arrays the caller has already validated (the store's bulk read); no checks, no copies."""
+        self = object.__new__(cls)
+        for name, arr in (
+            ("ts", ts),
+            ("open", open),
+            ("high", high),
+            ("low", low),
+            ("close", close),
+            ("volume", volume),
+        ):
+            object.__setattr__(self, name, _readonly(arr))
+        object.__setattr__(self, "daily", daily)
+        return self
+
+    @classmethod
     def empty(cls, *, daily: bool = False) -> Bars:
         z = np.empty(0)
         return cls(np.empty(0, "datetime64[ns]"), z, z, z, z, z, daily=daily)

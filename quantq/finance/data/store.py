@@ -148,6 +148,8 @@ class Batch:
     ) -> int:
         """Stage ``bars`` for ``symbol``; ``merge`` keeps stored bars at other times (new rows win)."""
         sym, size = check_symbol(symbol), check_bar_size(bar_size)
+        if len(bars) == 0:
+            raise ValueError(f"no bars to write for {sym}")
         daily = is_daily(size)
         if bars.daily != daily:
             bars = Bars(bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume, daily=daily)
@@ -407,22 +409,28 @@ class MarketStore:
                 raise StoreError(f"no {size} bars for {sym} in store {self.url}")
         if not paths:
             return {}
-        df = pl.read_parquet(paths, include_file_paths="__path").rechunk()
-        counts = df.group_by("__path", maintain_order=True).len()
-        by_path = dict(zip(counts["__path"].to_list(), counts["len"].to_list(), strict=True))
+        df = pl.read_parquet(paths, include_file_paths="__path")
+        lengths = df["ts"].chunk_lengths()
+        if not _chunks_match_files(df["__path"], lengths, paths):
+            # a file with several row groups: label rows by file the slow way
+            counts = df.group_by("__path", maintain_order=True).len()
+            by_path = dict(zip(counts["__path"].to_list(), counts["len"].to_list(), strict=True))
+            lengths = [by_path.get(p, 0) for p in paths]
         ts = df["ts"].to_physical().to_numpy()
         cols = [df[c].to_numpy() for c in ("open", "high", "low", "close", "volume")]
         for a in (ts, *cols):
             a.flags.writeable = False  # slices become read-only views: Bars keeps them without copying
-        daily, out, at = is_daily(size), {}, 0
-        for sym, path in zip(found, paths, strict=True):
-            n = by_path.get(path, 0)
-            o, h, lo_, c, v = (col[at : at + n] for col in cols)
-            bars = Bars(
-                ts=ts[at : at + n].view("datetime64[ns]"), open=o, high=h, low=lo_, close=c, volume=v, daily=daily
-            )
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        daily = is_daily(size)
+        # one whole-universe validation pass; per-symbol checks only if it fails (to name the rows)
+        trusted = _universe_valid(ts, *cols, starts, daily)
+        out = {}
+        for sym, at, n in zip(found, starts.tolist(), lengths, strict=True):
+            part = {"open": cols[0], "high": cols[1], "low": cols[2], "close": cols[3], "volume": cols[4]}
+            fields = {k: v[at : at + n] for k, v in part.items()}
+            view = ts[at : at + n].view("datetime64[ns]")
+            bars = Bars.trusted(ts=view, daily=daily, **fields) if trusted else Bars(ts=view, daily=daily, **fields)
             out[sym] = _slice_bars(bars, lo, hi)
-            at += n
         return out
 
     def read_ticks(self, symbol: str, start: Any = None, end: Any = None) -> Ticks:
@@ -485,6 +493,46 @@ class MarketStore:
                 first = lo if first is None else min(first, lo)
                 last = hi if last is None else max(last, hi)
         return rows, first, last
+
+
+def _chunks_match_files(path_col: Any, lengths: list[int], paths: list[str]) -> bool:
+    """Polars reads each single-row-group file as one chunk; check that before trusting it."""
+    if len(lengths) != len(paths) or min(lengths, default=1) == 0:
+        return False
+    ends = np.cumsum(lengths)
+    probe = np.concatenate([ends - np.asarray(lengths), ends - 1])
+    got = path_col.gather(probe).to_list()
+    return got == paths + paths
+
+
+def _universe_valid(
+    ts: np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    starts: np.ndarray,
+    daily: bool,
+) -> bool:
+    """True when every bar of every symbol (concatenated, symbol i from ``starts[i]``) is valid."""
+    if len(ts) == 0:
+        return True
+    steps = np.diff(ts)
+    first = np.zeros(len(ts), dtype=bool)
+    first[starts[starts < len(ts)]] = True
+    with np.errstate(invalid="ignore"):
+        return bool(
+            (steps[~first[1:]] > 0).all()
+            and lo.min() > 0
+            and np.isfinite(h).all()
+            and (h >= lo).all()
+            and ((o >= lo) & (o <= h)).all()
+            and ((c >= lo) & (c <= h)).all()
+            and v.min() >= 0
+            and np.isfinite(v).all()
+            and (not daily or not (ts % _NS_PER_DAY).any())
+        )
 
 
 def _stat_ns(v: Any) -> int:

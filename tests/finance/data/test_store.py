@@ -183,3 +183,28 @@ def test_indicator_series_roundtrip(store: MarketStore) -> None:
         store.write_indicator_series("A", "1d", bars.ts[::-1], {"X": np.ones(6)})
     with pytest.raises(StoreError, match="no 1d indicators for B"):
         store.read_indicator_series("B")
+
+
+def test_bulk_read_names_bad_rows_in_a_corrupted_file(store: MarketStore) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store.write_bars("A", daily_bars(5))
+    store.write_bars("B", daily_bars(5))
+    bad = daily_bars(5).to_arrow()
+    bad = bad.set_column(2, "high", pa.array([1.0] * 5))  # high < low: written behind the store's back
+    pq.write_table(bad, store._bars_path("B", "1d"))
+    with pytest.raises(SchemaError, match="high < low"):
+        store.read_bars_many(["A", "B"])
+    assert len(store.read_bars_many(["A"])["A"]) == 5
+
+
+def test_bulk_read_with_multi_row_group_files(store: MarketStore) -> None:
+    import pyarrow.parquet as pq
+
+    store.write_bars("A", daily_bars(50, seed=1))
+    store.write_bars("B", daily_bars(30, seed=2))
+    pq.write_table(daily_bars(50, seed=1).to_arrow(), store._bars_path("A", "1d"), row_group_size=7)
+    got = store.read_bars_many(["A", "B"])
+    assert len(got["A"]) == 50 and len(got["B"]) == 30
+    assert np.array_equal(got["B"].close, daily_bars(30, seed=2).close)
