@@ -423,7 +423,7 @@ class MarketStore:
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         daily = is_daily(size)
         # one whole-universe validation pass; per-symbol checks only if it fails (to name the rows)
-        trusted = _universe_valid(ts, *cols, starts, daily)
+        trusted = _universe_valid(ts, cols[0], cols[1], cols[2], cols[3], cols[4], starts, daily)
         out = {}
         for sym, at, n in zip(found, starts.tolist(), lengths, strict=True):
             part = {"open": cols[0], "high": cols[1], "low": cols[2], "close": cols[3], "volume": cols[4]}
