@@ -88,7 +88,7 @@ def address_space_in_use() -> int:
     return 0
 
 
-def apply_limits(*, memory_bytes: int, cpu_seconds: int, open_files: int) -> bool:
+def apply_limits(*, memory_bytes: int, cpu_seconds: int, open_files: int, file_bytes: int = 0) -> bool:
     """Address space (what is mapped now + the budget), CPU, files, no writes, no cores."""
     base = address_space_in_use()
     try:
@@ -101,7 +101,7 @@ def apply_limits(*, memory_bytes: int, cpu_seconds: int, open_files: int) -> boo
         (resource.RLIMIT_AS, base + memory_bytes),
         (resource.RLIMIT_CPU, cpu_seconds),
         (resource.RLIMIT_NOFILE, open_files),
-        (resource.RLIMIT_FSIZE, 0),
+        (resource.RLIMIT_FSIZE, file_bytes),
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_MEMLOCK, 0),
         (resource.RLIMIT_MSGQUEUE, 0),

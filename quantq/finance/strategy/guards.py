@@ -13,7 +13,7 @@ from typing import Any
 from quantq.finance.strategy import contract
 
 SAFE_BUILTINS = (
-    "abs", "all", "any", "ascii", "bin", "bool", "bytes", "callable", "chr", "complex", "dict",
+    "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "complex", "dict",
     "divmod", "enumerate", "filter", "float", "frozenset", "hash", "hex", "int", "isinstance",
     "issubclass", "iter", "len", "list", "map", "max", "min", "next", "oct", "ord", "pow", "print",
     "range", "repr", "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip",

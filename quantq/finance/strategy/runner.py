@@ -46,6 +46,7 @@ def _confine(layers: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
         memory_bytes=int(limits["memory_mb"]) * 1024 * 1024,
         cpu_seconds=int(limits["cpu_seconds"]),
         open_files=int(limits["open_files"]),
+        file_bytes=int(limits.get("max_file_bytes", 0)),
     )
     active["namespaces"] = confine.apply_namespaces() if layers.get("namespaces") else {}
     active["landlock"] = confine.apply_landlock(confine.readable_roots()) if layers.get("landlock") else 0

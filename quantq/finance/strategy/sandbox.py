@@ -43,6 +43,7 @@ class SandboxConfig:
     cpu_seconds: int = 30  # RLIMIT_CPU: SIGXCPU at this many CPU seconds
     wall_seconds: float = 60.0  # the runner SIGKILLs the child's process group after this
     open_files: int = 32  # RLIMIT_NOFILE
+    max_file_bytes: int = 0  # RLIMIT_FSIZE: no regular file may grow (pipes are not files)
     recursion: int = 2000  # Python recursion limit inside the child
     namespaces: bool = True  # user, network and IPC namespaces where the host allows them
     landlock: bool = True  # read-only interpreter and libraries, nothing else; no TCP; no outside signals
@@ -51,6 +52,8 @@ class SandboxConfig:
     strict: bool = False  # refuse to run unless process layout, limits, Landlock and seccomp are active
 
     def __post_init__(self) -> None:
+        if self.max_file_bytes < 0:
+            raise ValueError("SandboxConfig.max_file_bytes must be >= 0")
         for name in ("memory_mb", "cpu_seconds", "open_files", "recursion"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"SandboxConfig.{name} must be positive")
@@ -59,7 +62,7 @@ class SandboxConfig:
 
     def request_fields(self) -> dict[str, Any]:
         return {
-            "limits": {k: getattr(self, k) for k in ("memory_mb", "cpu_seconds", "wall_seconds", "open_files", "recursion")},
+            "limits": {k: getattr(self, k) for k in ("memory_mb", "cpu_seconds", "wall_seconds", "open_files", "max_file_bytes", "recursion")},
             "layers": {k: getattr(self, k) for k in ("namespaces", "landlock", "seccomp", "python_guards", "strict")},
         }
 
