@@ -73,11 +73,11 @@ def migrate(url: str) -> list[str]:
     if scheme in ("postgresql", "postgres"):
         from quantq.backends.postgres import PostgresBackend
 
-        backend: object = PostgresBackend(url, auto_migrate=False)
+        backend: object = PostgresBackend(url, open_check=False)
     elif scheme == "mysql":
         from quantq.backends.mysql import MySQLBackend
 
-        backend = MySQLBackend(url, auto_migrate=False)
+        backend = MySQLBackend(url, open_check=False)
     elif scheme in ("sqlite", "memory"):
         backends.from_url(url).close()  # SQLite upgrades its schema on open
         return []

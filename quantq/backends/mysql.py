@@ -104,7 +104,8 @@ class _Pool:
 
 
 class MySQLBackend(_sql.SQLBackend):
-    def __init__(self, url: str, *, auto_migrate: bool | None = None) -> None:
+    def __init__(self, url: str, *, open_check: bool = True) -> None:
+        """``open_check=False`` skips the schema check on open (``quantq migrate`` does its own)."""
         self.url = url
         if not url.lower().startswith("mysql://"):
             raise errors.ConfigError(f"a MySQL URL looks like mysql://user:pass@host:3306/database, got {redact(url)!r}")
@@ -121,7 +122,7 @@ class MySQLBackend(_sql.SQLBackend):
         self._poll_min = _sql.number_option(options, "poll_min", low=0.001, high=60)
         self._poll_max = _sql.number_option(options, "poll_max", low=self._poll_min, high=60)
         self._interval = self._poll_min
-        auto = _sql.migrate_option(options) if auto_migrate is None else auto_migrate
+        auto = _sql.migrate_option(options)
         self._connect_args = {
             "host": parts.hostname or "127.0.0.1", "port": parts.port or 3306, "user": unquote(parts.username or "root"),
             "password": unquote(parts.password or ""), "database": self.database, "charset": options["charset"],
@@ -137,8 +138,8 @@ class MySQLBackend(_sql.SQLBackend):
         self._lock_name = "quantq-" + hashlib.sha1(key.encode()).hexdigest()[:32]
         self._closed = False
         try:
-            if auto:
-                self._migrate(automatic=True)
+            if open_check:
+                self._migrate(automatic=True, apply=auto)
         except BaseException:
             self.close()
             raise
@@ -276,11 +277,13 @@ class MySQLBackend(_sql.SQLBackend):
         cur.execute(f"SELECT version FROM {self.names['migrations']}")
         return {r["version"] for r in cur.fetchall()}
 
-    def _migrate(self, *, automatic: bool) -> list[str]:
+    def _migrate(self, *, automatic: bool, apply: bool = True) -> list[str]:
         where = f"MySQL database {self.database!r} (prefix {self.prefix!r})"
         applied = self._tx(self._applied, write=False)
         if applied is not None and not migrations.pending(DIALECT, applied, automatic=automatic, where=where):
             return []
+        if not apply:
+            raise errors.ConfigError(f"{where} needs schema migrations (migrate=never in the URL): run `quantq migrate`")
         # MySQL commits every DDL statement, so a named lock (not a transaction) keeps two
         # processes from migrating at once; the scripts use IF NOT EXISTS to be repeatable.
         with self._connection() as conn:

@@ -49,7 +49,8 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 class PostgresBackend(_sql.SQLBackend):
-    def __init__(self, url: str, *, auto_migrate: bool | None = None) -> None:
+    def __init__(self, url: str, *, open_check: bool = True) -> None:
+        """``open_check=False`` skips the schema check on open (``quantq migrate`` does its own)."""
         self.url = url
         self._conninfo, options = _sql.split_options(url, OPTIONS)
         self.schema = _sql.check_identifier(options["schema"], "schema")
@@ -57,7 +58,7 @@ class PostgresBackend(_sql.SQLBackend):
         pool_min = int(_sql.number_option(options, "pool_min", low=0, high=100))
         pool_max = int(_sql.number_option(options, "pool_max", low=max(1, pool_min), high=1000))
         self._retry_for = _sql.number_option(options, "retry_for", low=0, high=3600)
-        auto = _sql.migrate_option(options) if auto_migrate is None else auto_migrate
+        auto = _sql.migrate_option(options)
         self.names = table_names(self.schema, self.prefix)
         self.Q = _sql.load_queries(DIALECT, tuple(sorted(self.names.items())))
         self.channel = f"{self.schema}.{self.prefix}jobs"
@@ -75,8 +76,8 @@ class PostgresBackend(_sql.SQLBackend):
         self._listen_lock = threading.Lock()
         self._closed = False
         try:
-            if auto:
-                self._migrate(automatic=True)
+            if open_check:
+                self._migrate(automatic=True, apply=auto)
         except BaseException:
             self.close()
             raise
@@ -135,13 +136,15 @@ class PostgresBackend(_sql.SQLBackend):
         cur.execute(f"SELECT version FROM {self.names['migrations']}")
         return {r["version"] for r in cur.fetchall()}
 
-    def _migrate(self, *, automatic: bool) -> list[str]:
+    def _migrate(self, *, automatic: bool, apply: bool = True) -> list[str]:
         where = f"PostgreSQL schema {self.schema!r} (prefix {self.prefix!r})"
         applied = self._tx(self._applied, write=False)
         if applied is not None and not migrations.pending(DIALECT, applied, automatic=automatic, where=where):
             return []  # the common case: up to date, no lock taken
+        if not apply:
+            raise errors.ConfigError(f"{where} needs schema migrations (migrate=never in the URL): run `quantq migrate`")
 
-        def apply(cur: psycopg.Cursor[Any]) -> list[str]:
+        def run(cur: psycopg.Cursor[Any]) -> list[str]:
             # DDL is transactional here: all pending migrations land together or not at all
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"quantq-migrate:{self.schema}.{self.prefix}",))
             cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,))
@@ -161,7 +164,7 @@ class PostgresBackend(_sql.SQLBackend):
                 )
             return [m.name for m in todo]
 
-        return self._tx(apply)
+        return self._tx(run)
 
     # ---- wake-ups --------------------------------------------------------------------------
 
