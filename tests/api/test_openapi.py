@@ -7,6 +7,7 @@ streams are left out (they are tested in test_events.py).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,7 +20,7 @@ schemathesis = pytest.importorskip("schemathesis")  # a dev dependency; CI insta
 from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 
-MAX_EXAMPLES = 6  # per operation and mode: bounds the run to seconds
+MAX_EXAMPLES = int(os.environ.get("QUANTQ_SCHEMATHESIS_EXAMPLES", "5"))  # per operation and mode: bounds the run
 ADMIN = "schemathesis-admin-key"  # with keys configured, so the documented security is real
 
 
