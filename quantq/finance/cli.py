@@ -128,7 +128,7 @@ def import_(
     from pydantic import ValidationError
 
     from quantq.finance.data.fs import StoreError
-    from quantq.finance.data.importers import ImportError_, ImportOptions, import_file
+    from quantq.finance.data.importers import ImportFileError, ImportOptions, import_file
     from quantq.finance.schema import SchemaError
 
     if ticks and closes:
@@ -150,7 +150,7 @@ def import_(
     try:
         with _progress(f"import {file.name}", as_json) as report_progress:
             report = import_file(store, file, opts, progress=report_progress)
-    except (ImportError_, SchemaError, StoreError, ValueError, OSError) as exc:
+    except (ImportFileError, SchemaError, StoreError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=1))
@@ -270,7 +270,7 @@ def load_samples_(
     seed: Annotated[int, typer.Option(min=0)] = 42,
 ) -> None:
     """Load the sample histories (samples/) and a small synthetic universe with ticks."""
-    from quantq.finance.data.importers import ImportError_
+    from quantq.finance.data.importers import ImportFileError
     from quantq.finance.data.samples import default_samples_dir, load_samples
     from quantq.finance.data.synthetic import SyntheticConfig
     from quantq.finance.data.update import write_synthetic
@@ -282,7 +282,7 @@ def load_samples_(
     out = _out()
     try:
         load_samples(store, folder, progress=lambda msg: out.print(f"loaded {msg}"))
-    except (ImportError_, ValueError, OSError) as exc:
+    except (ImportFileError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     if synthetic:
         cfg = SyntheticConfig(symbols=synthetic, years=2, seed=seed, ticks=True)

@@ -68,7 +68,7 @@ OPTIONAL = {"bars": ("symbol",), "ticks": ("venue", "symbol"), "closes": ()}
 _MIDNIGHT_TAIL = re.compile(r"^([ T]00:00(:00(\.0*)?)?)?\s*(Z|UTC|[+-]\d\d:?\d\d)?$")
 
 
-class ImportError_(ValueError):
+class ImportFileError(ValueError):
     """A file that cannot be imported at all (unreadable, columns missing, naive times ...)."""
 
 
@@ -154,7 +154,7 @@ def symbol_from_filename(path: str) -> str:
     try:
         return check_symbol(stem.split("_")[0])
     except ValueError:
-        raise ImportError_(f"cannot take a symbol from file name {os.path.basename(path)!r}; pass symbol") from None
+        raise ImportFileError(f"cannot take a symbol from file name {os.path.basename(path)!r}; pass symbol") from None
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -165,9 +165,9 @@ def _csv_chunks(
         try:
             header = next(csv.reader(fh))
         except StopIteration:
-            raise ImportError_(f"{path} is empty") from None
+            raise ImportFileError(f"{path} is empty") from None
     if len(set(header)) != len(header):
-        raise ImportError_(f"{path}: duplicate column names in header {header}")
+        raise ImportFileError(f"{path}: duplicate column names in header {header}")
     size = os.path.getsize(path)
     with open(path, "rb") as raw:
         head = raw.read(1 << 20)
@@ -191,14 +191,14 @@ def _csv_chunks(
             rows += batch.num_rows
             yield batch, min(0.99, rows / est_rows)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise ImportError_(f"{path}: cannot parse CSV: {exc}") from None
+        raise ImportFileError(f"{path}: cannot parse CSV: {exc}") from None
 
 
 def _parquet_chunks(path: str, opts: ImportOptions) -> Iterator[tuple[pa.RecordBatch, float]]:
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ImportError_(f"{path}: cannot read Parquet: {exc}") from None
+        raise ImportFileError(f"{path}: cannot read Parquet: {exc}") from None
     total, done = max(1, pf.metadata.num_rows), 0
     for batch in pf.iter_batches(batch_size=opts.chunk_rows):
         done += batch.num_rows
@@ -210,7 +210,7 @@ def _resolve_columns(names: list[str], opts: ImportOptions) -> dict[str, str]:
     out: dict[str, str] = {}
     for target, source in opts.column_map.items():
         if source not in names:
-            raise ImportError_(f"column map {target}={source}: the file has no column {source!r} (columns: {names})")
+            raise ImportFileError(f"column map {target}={source}: the file has no column {source!r} (columns: {names})")
         out[target] = source
     wanted = REQUIRED[opts.kind] + OPTIONAL[opts.kind]
     for target in wanted:
@@ -222,7 +222,7 @@ def _resolve_columns(names: list[str], opts: ImportOptions) -> dict[str, str]:
                 break
     missing = [t for t in REQUIRED[opts.kind] if t not in out]
     if missing:
-        raise ImportError_(
+        raise ImportFileError(
             f"no column for {missing} (file columns: {names}); map them with column_map / --map TARGET=COLUMN"
         )
     return out
@@ -245,7 +245,7 @@ def _parse_times(col: pl.Series, opts: ImportOptions, daily: bool) -> tuple[np.n
             try:
                 parsed = col.str.to_datetime(opts.date_format, strict=False, time_unit="ns")
             except pl.exceptions.PolarsError as exc:
-                raise ImportError_(
+                raise ImportFileError(
                     f"cannot read times like {col.drop_nulls().head(1).to_list()}: {exc}; pass date_format"
                 ) from None
     elif isinstance(col.dtype, pl.Date):
@@ -253,13 +253,13 @@ def _parse_times(col: pl.Series, opts: ImportOptions, daily: bool) -> tuple[np.n
     elif isinstance(col.dtype, pl.Datetime):
         parsed = col.dt.cast_time_unit("ns")
     else:
-        raise ImportError_(f"time column has type {col.dtype}; expected text, date or datetime")
+        raise ImportFileError(f"time column has type {col.dtype}; expected text, date or datetime")
     tz = getattr(parsed.dtype, "time_zone", None)
     if tz is None and not (daily and isinstance(col.dtype, (pl.String, pl.Date))):
         if daily:
             pass  # naive daily datetimes: their wall date is the session date, checked below
         elif opts.timezone is None:
-            raise ImportError_(
+            raise ImportFileError(
                 "times have no UTC offset; pass timezone (e.g. America/New_York) or write offsets in the file"
             )
         else:
@@ -267,15 +267,14 @@ def _parse_times(col: pl.Series, opts: ImportOptions, daily: bool) -> tuple[np.n
             try:
                 parsed = parsed.dt.replace_time_zone(opts.timezone, ambiguous="null", non_existent="null")
             except pl.exceptions.PolarsError as exc:
-                raise ImportError_(f"bad timezone {opts.timezone!r}: {exc}") from None
+                raise ImportFileError(f"bad timezone {opts.timezone!r}: {exc}") from None
             for i in np.flatnonzero((parsed.is_null() & ~before).to_numpy()):
                 problems.append(
                     (int(i), f"local time {col[int(i)]!s} is ambiguous or does not exist in {opts.timezone}")
                 )
     if tz is not None:
-        parsed = parsed.dt.convert_time_zone("UTC")
-        if daily:
-            parsed = parsed.dt.replace_time_zone(None)
+        # daily: the wall date where the time was written is the session date; intraday: the UTC instant
+        parsed = parsed.dt.replace_time_zone(None) if daily else parsed.dt.convert_time_zone("UTC")
     ns = parsed.to_physical().fill_null(NAT).to_numpy().astype(np.int64)
     unparsed = (ns == NAT) & ~raw_null
     for i in np.flatnonzero(unparsed):
@@ -464,7 +463,7 @@ class _Importer:
             try:
                 sym = check_symbol(name)
             except ValueError:
-                raise ImportError_(f"column {name!r} is not a valid symbol name") from None
+                raise ImportFileError(f"column {name!r} is not a valid symbol name") from None
             if sym in self.excluded:
                 continue
             vals, p = _parse_numbers(df[name], sym)
@@ -495,7 +494,7 @@ def import_file(
     opts = options or ImportOptions()
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ImportError_(f"no such file: {path}")
+        raise ImportFileError(f"no such file: {path}")
     is_parquet = path.lower().endswith((".parquet", ".pq"))
     bad_lines: list[tuple[int, str]] = []
     with tempfile.TemporaryDirectory(prefix="quantq-import-") as folder:
@@ -521,7 +520,7 @@ def import_file(
         finally:
             stage.close()
         if imp.columns is None and imp.rows_read == 0:
-            raise ImportError_(f"{path} has no data rows")
+            raise ImportFileError(f"{path} has no data rows")
         rejected = imp.rejected_rows > 0
         kind = "bars" if opts.kind in ("bars", "closes") else "ticks"
         written: dict[str, int] = {}

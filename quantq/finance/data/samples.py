@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from quantq.finance.data.importers import ImportError_, ImportOptions, ImportReport, import_file
+from quantq.finance.data.importers import ImportFileError, ImportOptions, ImportReport, import_file
 from quantq.finance.data.store import MarketStore
 
 _KINDS = {"historical_prices": "bars", "bars": "bars", "ticks": "ticks", "close_prices": "closes"}
@@ -23,13 +23,13 @@ def default_samples_dir() -> Path | None:
 def load_samples(
     store: MarketStore, folder: str | os.PathLike[str], progress: Callable[[str], None] | None = None
 ) -> list[ImportReport]:
-    """Import every file listed in ``folder/manifest.json``; raise ImportError_ if one is rejected."""
+    """Import every file listed in ``folder/manifest.json``; raise ImportFileError if one is rejected."""
     folder = Path(folder)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         entries: list[dict[str, Any]] = manifest["files"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ImportError_(f"{folder}: cannot read manifest.json: {exc}") from None
+        raise ImportFileError(f"{folder}: cannot read manifest.json: {exc}") from None
     reports = []
     for entry in entries:
         opts = ImportOptions(
@@ -41,7 +41,7 @@ def load_samples(
         )
         report = import_file(store, folder / entry["file"], opts)
         if report.status != "imported":
-            raise ImportError_(f"sample {entry['file']} was rejected: {report.rejects[:3]}")
+            raise ImportFileError(f"sample {entry['file']} was rejected: {report.rejects[:3]}")
         if entry.get("symbol") and entry.get("exchange"):
             store.set_meta(entry["symbol"], exchange=entry["exchange"])
         reports.append(report)

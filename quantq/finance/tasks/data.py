@@ -56,7 +56,7 @@ def data_import(
     written (``status: rejected`` with a per-row report); ``skip_invalid`` imports the good rows.
     """
     from quantq.finance.data.fs import StoreError
-    from quantq.finance.data.importers import ImportError_, ImportOptions, import_file
+    from quantq.finance.data.importers import ImportFileError, ImportOptions, import_file
     from quantq.finance.data.store import MarketStore
     from quantq.finance.schema import SchemaError
 
@@ -76,7 +76,7 @@ def data_import(
         report = import_file(store, file_path, options, progress=_reporter(ctx))
     except pydantic.ValidationError as exc:
         raise DataTaskError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    except (ImportError_, SchemaError, StoreError) as exc:
+    except (ImportFileError, SchemaError, StoreError) as exc:
         raise DataTaskError(str(exc)) from None
     out = report.to_json()
     out["import_type"] = import_type

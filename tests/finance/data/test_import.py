@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from quantq.finance.data import store as store_mod
-from quantq.finance.data.importers import ImportError_, ImportOptions, import_file, symbol_from_filename
+from quantq.finance.data.importers import ImportFileError, ImportOptions, import_file, symbol_from_filename
 from quantq.finance.data.store import MarketStore
 
 from .conftest import SAMPLES, daily_bars, tree_snapshot
@@ -193,11 +193,11 @@ def test_column_map_and_date_format(store: MarketStore, tmp_path: Path) -> None:
 def test_missing_column_and_bad_map_are_file_errors(store: MarketStore, tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("date,open,high,low,close\n2024-01-02,1,1,1,1\n")
-    with pytest.raises(ImportError_, match=r"no column for \['volume'\]"):
+    with pytest.raises(ImportFileError, match=r"no column for \['volume'\]"):
         import_file(store, path, ImportOptions(symbol="X"))
-    with pytest.raises(ImportError_, match="no column 'nope'"):
+    with pytest.raises(ImportFileError, match="no column 'nope'"):
         import_file(store, path, ImportOptions(symbol="X", column_map={"volume": "nope"}))
-    with pytest.raises(ImportError_, match="no such file"):
+    with pytest.raises(ImportFileError, match="no such file"):
         import_file(store, tmp_path / "missing.csv")
     assert store.list() == []
 
@@ -219,7 +219,7 @@ def test_parquet_naive_intraday_times_need_timezone(store: MarketStore, tmp_path
         {"ts": ts, "open": [1.0, 1.0], "high": [1.0, 1.0], "low": [1.0, 1.0], "close": [1.0, 1.0], "volume": [1.0, 1.0]}
     )
     pq.write_table(table, tmp_path / "m.parquet")
-    with pytest.raises(ImportError_, match="no UTC offset"):
+    with pytest.raises(ImportFileError, match="no UTC offset"):
         import_file(store, tmp_path / "m.parquet", ImportOptions(symbol="M", bar_size="1m"))
     import_file(store, tmp_path / "m.parquet", ImportOptions(symbol="M", bar_size="1m", timezone="America/New_York"))
     assert str(store.read_bars("M", "1m").ts[0]) == "2024-01-02T14:30:00.000000000"
@@ -235,7 +235,7 @@ def test_tick_import_with_timezone_dst_and_venues(store: MarketStore, tmp_path: 
         "2024-03-11 09:30:00,10.2,30,\n"  # same time, missing venue
         "2024-03-11 09:29:00,10.2,0,Q\n"  # size 0 and earlier
     )
-    with pytest.raises(ImportError_, match="no UTC offset"):
+    with pytest.raises(ImportFileError, match="no UTC offset"):
         import_file(store, path, ImportOptions(kind="ticks"))
     report = import_file(store, path, ImportOptions(kind="ticks", timezone="America/New_York"))
     got = {r.row: r.reason for r in report.rejects}
@@ -293,3 +293,16 @@ def test_chunked_tick_import_writes_whole_days(tmp_path: Path) -> None:
     for col in ("ts", "price", "size", "venue", "seq"):
         assert np.array_equal(getattr(a, col), getattr(b, col)), col
     assert tree_snapshot(small.url).keys() == tree_snapshot(big.url).keys()
+
+
+def test_parquet_daily_aware_midnights_keep_their_session_date(store: MarketStore, tmp_path: Path) -> None:
+    ny = pa.array(np.array(["2024-01-02T05:00", "2024-01-03T05:00"], dtype="datetime64[ns]")).cast(
+        pa.timestamp("ns", tz="America/New_York")
+    )
+    one = [1.0, 1.0]
+    pq.write_table(
+        pa.table({"date": ny, "open": one, "high": one, "low": one, "close": one, "volume": one}),
+        tmp_path / "NY.parquet",
+    )
+    assert import_file(store, tmp_path / "NY.parquet").status == "imported"
+    assert [str(t)[:19] for t in store.read_bars("NY").ts] == ["2024-01-02T00:00:00", "2024-01-03T00:00:00"]

@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import tempfile
 
-from quantq.finance.data.importers import ImportError_, ImportOptions, import_file, symbol_from_filename
+from quantq.finance.data.importers import ImportFileError, ImportOptions, import_file, symbol_from_filename
 from quantq.finance.data.providers import ProviderError
 from quantq.finance.data.store import MarketStore
 from quantq.finance.schema import Bars, SchemaError, check_symbol
@@ -32,7 +32,7 @@ class DropFolderProvider:
                 try:
                     if symbol_from_filename(name) == sym:
                         matches.append(os.path.join(self.folder, name))
-                except ImportError_:
+                except ImportFileError:
                     continue
         if not matches:
             raise ProviderError(f"no file for {sym} in {self.folder} (expected {sym}.csv, {sym}_*.csv or .parquet)")
@@ -48,7 +48,7 @@ class DropFolderProvider:
             scratch = MarketStore.open(tmp)
             try:
                 report = import_file(scratch, path, ImportOptions(symbol=sym, bar_size=bar_size))
-            except (ImportError_, SchemaError, ValueError) as exc:
+            except (ImportFileError, SchemaError, ValueError) as exc:
                 raise ProviderError(f"{os.path.basename(path)}: {exc}") from None
             if report.status != "imported":
                 first = "; ".join(f"row {r.row}: {r.reason}" for r in report.rejects[:5])
