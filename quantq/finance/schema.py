@@ -329,7 +329,12 @@ class Ticks:
             if arr.ndim != 1 or len(arr) != n:
                 raise SchemaError("ticks", [(0, f"{name} has shape {arr.shape}, expected ({n},)")])
             object.__setattr__(self, name, _readonly(arr))
-        venue = np.asarray(["" if v is None else str(v) for v in self.venue], dtype=object)
+        venue = np.asarray(self.venue, dtype=object).copy()
+        missing = np.equal(venue, None)
+        if missing.any():
+            venue[missing] = ""  # a missing venue is "" (deeper-analysis.md)
+        if not all(type(v) is str for v in venue):
+            venue = venue.astype(str).astype(object)
         if len(venue) != n:
             raise SchemaError("ticks", [(0, f"venue has {len(venue)} rows, expected {n}")])
         object.__setattr__(self, "venue", _readonly(venue))
@@ -350,7 +355,7 @@ class Ticks:
         n = table.num_rows
         ts = _ts_from_arrow(table.column("ts"), "ticks")
         venue = (
-            np.asarray(table.column("venue").cast(pa.string()).to_pylist(), dtype=object)
+            np.asarray(table.column("venue").cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
             if "venue" in table.column_names
             else np.full(n, "", dtype=object)
         )
@@ -375,7 +380,7 @@ class Ticks:
                 ts,
                 pa.array(self.price),
                 pa.array(self.size),
-                pa.array(list(self.venue), pa.string()),
+                pa.array(self.venue, pa.string()),
                 pa.array(self.seq),
             ],
             schema=TICK_SCHEMA,
