@@ -82,7 +82,7 @@ class Panel:
 
 
 def _iso_dates(ns: np.ndarray) -> list[str]:
-    return [str(d) for d in ns.astype("datetime64[D]")]
+    return [str(d) for d in np.asarray(ns, dtype=np.int64).view("datetime64[ns]").astype("datetime64[D]")]
 
 
 def backtest_targets(panel: Panel, target: np.ndarray, config: ExecutionConfig) -> dict[str, Any]:

@@ -1,0 +1,172 @@
+"""The sandbox runner: results of honest strategies, the frame, the self-check, the process layout."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from quantq.finance.backtest.panel import Panel
+from quantq.finance.strategy import contract, wire
+from quantq.finance.strategy.frame import build_frame
+from quantq.finance.strategy.sandbox import Sandbox, SandboxConfig, SandboxError
+from tests.finance.strategy.conftest import FAST, small_panel
+
+GAP_UP = '''
+def gap_up_strategy(df):
+    instances = []
+    df_filtered = df[(df['gap_pct'] > 1.0) & (df['volume_ratio'] > 1.2)]
+    for _, row in df_filtered.iterrows():
+        instances.append({
+            'ticker': row['ticker'],
+            'date': str(row['date']),
+            'signal': True,
+            'gap_percent': row['gap_pct'],
+            'message': f"{row['ticker']} gapped up {row['gap_pct']:.1f}%"
+        })
+    return instances
+'''
+
+
+def test_signal_strategy_returns_instances(sandbox, panel):
+    out = sandbox.run(GAP_UP, "gap_up_strategy", "backtest", panel, FAST)
+    frame = build_frame(panel.arrays(), panel.symbols)
+    expected = frame[(frame["gap_pct"] > 1.0) & (frame["volume_ratio"] > 1.2)]
+    assert out.kind == "instances" and len(out.rows) == len(expected) > 0
+    first = out.rows[0]
+    assert first["ticker"] == expected.iloc[0]["ticker"] and first["signal"] is True
+    assert first["gap_percent"] == pytest.approx(expected.iloc[0]["gap_pct"], rel=1e-12)
+    assert first["message"].endswith("%") and first["date"] == str(expected.iloc[0]["date"])
+    assert out.usage["cpu_seconds"] >= 0 and out.usage["wall_seconds"] > 0
+
+
+def test_position_strategy_returns_targets(sandbox, panel):
+    src = (
+        "from quantq.finance.strategy import helpers\n"
+        "def strategy(df):\n"
+        "    return helpers.per_ticker(df, lambda g: helpers.entries_to_target(g['returns'].to_numpy() > 0.01, g['returns'].to_numpy() < -0.01))\n"
+    )
+    out = sandbox.run(src, "strategy", "backtest", panel, FAST)
+    assert out.kind == "targets" and out.targets.shape == (len(panel),)
+    frame = build_frame(panel.arrays(), panel.symbols)
+    r = frame["returns"].to_numpy()
+    expected = np.where(r > 0.01, 1.0, np.where(r < -0.01, -1.0, np.nan))
+    np.testing.assert_array_equal(out.targets, expected)
+
+
+def test_screening_returns_scores(sandbox, panel):
+    src = "def screen(df):\n    return [{'ticker': t, 'score': float(g['close'].iloc[-1])} for t, g in df.groupby('ticker')]\n"
+    out = sandbox.run(src, "screen", "screening", panel, FAST)
+    assert out.kind == "scores" and {r["ticker"] for r in out.rows} == set(panel.symbols)
+    with pytest.raises(SandboxError) as info:
+        sandbox.run("def screen(df):\n    return [{'ticker': 'AAA', 'score': 'high'}]\n", "screen", "screening", panel, FAST)
+    assert info.value.kind == "invalid_result" and "score must be a number" in str(info.value)
+
+
+def test_user_exception_reports_type_and_line(sandbox, panel):
+    with pytest.raises(SandboxError) as info:
+        sandbox.run("def f(df):\n    x = 1\n    return x / 0\n", "f", "backtest", panel, FAST)
+    assert info.value.kind == "strategy_error"
+    assert "ZeroDivisionError" in str(info.value) and "line 3" in str(info.value)
+
+
+def test_missing_keys_and_wrong_length_rejected(sandbox, panel):
+    with pytest.raises(SandboxError, match="lacks date, signal"):
+        sandbox.run("def f(df):\n    return [{'ticker': 'A'}]\n", "f", "backtest", panel, FAST)
+    with pytest.raises(SandboxError, match="targets have 3 rows"):
+        sandbox.run("import numpy as np\ndef f(df):\n    return np.zeros(3)\n", "f", "backtest", panel, FAST)
+
+
+def test_self_check_proves_every_layer(sandbox):
+    report = sandbox.self_check(FAST)
+    assert report["process_layout"] and report["limits"]
+    assert report["landlock"] and report["landlock_abi"] >= 1
+    assert report["seccomp"] and report["strict_ok"]
+    for attempt, outcome in report["evidence"].items():
+        assert outcome.startswith("denied"), (attempt, outcome)
+
+
+def test_self_check_detects_switched_off_layers(sandbox):
+    report = sandbox.self_check(dataclasses.replace(FAST, landlock=False, seccomp=False))
+    assert not report["landlock"] and not report["seccomp"] and not report["strict_ok"]
+    assert report["evidence"]["read /etc/passwd"] == "ALLOWED"
+
+
+def test_strict_mode_refuses_without_required_layers(sandbox, panel):
+    cfg = dataclasses.replace(FAST, strict=True, seccomp=False)
+    with pytest.raises(SandboxError) as info:
+        sandbox.run("def f(df):\n    return []\n", "f", "backtest", panel, cfg)
+    assert info.value.kind == "unavailable" and "seccomp" in str(info.value)
+    assert sandbox.run("def f(df):\n    return []\n", "f", "backtest", panel, dataclasses.replace(FAST, strict=True)).rows == []
+
+
+def test_runner_starts_clean(monkeypatch):
+    monkeypatch.setenv("QUANTQ_BROKER_PASSWORD", "hunter2")
+    r, w = os.pipe()  # an inheritable descriptor the runner must not get
+    os.set_inheritable(w, True)
+    try:
+        with Sandbox() as sb:
+            info = sb.ping()
+            assert "QUANTQ_BROKER_PASSWORD" not in info["env"]
+            assert set(info["env"]) <= {"PATH", "LANG", "HOME", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "_RJEM_MALLOC_CONF"}
+            assert len(info["fds"]) <= 5  # stdin, stdout, stderr, the protocol fd, the listing itself
+            assert info["pid"] != os.getpid()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_runner_is_restarted_after_it_dies(panel):
+    with Sandbox() as sb:
+        first = sb.ping()["pid"]
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(SandboxError):
+            sb.ping()
+        assert sb.ping()["pid"] != first
+        assert sb.run("def f(df):\n    return []\n", "f", "backtest", panel, FAST).rows == []
+
+
+def test_frame_columns_by_hand():
+    day = np.datetime64("2024-01-01", "ns").astype(np.int64)
+    ns = day + np.arange(25) * 86_400 * 10**9
+    vol = np.arange(1.0, 26.0)
+    close = np.full(25, 10.0)
+    close[1] = 11.0
+    open_ = np.full(25, 10.0)
+    open_[2] = 11.55  # 5 % over the previous close of 11
+    p = Panel.from_columns({"X": {"date": ns, "open": open_, "high": close + 1, "low": close - 1, "close": close, "volume": vol}})
+    df = build_frame(p.arrays(), p.symbols)
+    assert tuple(df.columns) == contract.FRAME_COLUMNS
+    assert np.isnan(df["prev_close"][0]) and df["prev_close"][2] == 11.0
+    assert df["returns"][1] == pytest.approx(0.1) and df["change_pct"][1] == pytest.approx(10.0)
+    assert df["gap_pct"][2] == pytest.approx(5.0)
+    assert np.isnan(df["volume_avg_20"][19]) and df["volume_avg_20"][20] == pytest.approx(np.mean(vol[:20]))
+    assert df["volume_ratio"][20] == pytest.approx(21 / np.mean(vol[:20]))
+    assert df["ticker"][0] == "X" and str(df["date"][0]) == "2024-01-01 00:00:00"
+
+
+def test_frame_restarts_per_ticker():
+    p = small_panel(25, ("AAA", "BBB"))
+    df = build_frame(p.arrays(), p.symbols)
+    first_b = int(np.flatnonzero(df["ticker"].to_numpy() == "BBB")[0])
+    assert np.isnan(df["prev_close"][first_b]) and np.isnan(df["volume_avg_20"][first_b + 19])
+
+
+def test_wire_refuses_object_arrays_and_truncation():
+    with pytest.raises(wire.WireError, match="dtype"):
+        wire.encode({}, {"x": np.array(["a"], dtype=object)})
+    msg = wire.encode({"a": 1}, {"x": np.arange(4.0)})
+    head, arrays = wire.decode(msg[8:])
+    assert head == {"a": 1} and arrays["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(wire.WireError, match="past the end"):
+        wire.decode(msg[8:-8])
+
+
+def test_config_rejects_nonsense():
+    with pytest.raises(ValueError):
+        SandboxConfig(cpu_seconds=0)
+    with pytest.raises(ValueError):
+        SandboxConfig(wall_seconds=-1)
