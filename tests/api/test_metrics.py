@@ -92,3 +92,28 @@ def test_dead_worker_and_retries_show(tmp_path: Path, serve: Callable[..., Runni
     api.client.post(f"/api/jobs/{job['id']}/retry")  # an explicit retry is seen as failed -> queued
     time.sleep(1.1)
     assert scrape(api)[("quantq_jobs_retried_total", labels)] == 2
+
+
+def test_alert_rules_use_only_exposed_metrics(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    import re
+
+    import yaml
+
+    rules = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy/prometheus/alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(exprs) >= 3 and all(rule.get("alert") for group in rules["groups"] for rule in group["rules"])
+    backend = backends.from_url(f"sqlite:///{tmp_path}/a.db")
+    api = serve(backend)
+    api.client.post("/api/jobs", json={"task": "quantq.noop"})
+    backend.register_worker(WorkerInfo(id="w", hostname="h", pid=1, queues=("default",), concurrency=1))
+    [claim] = backend.claim(["default"], worker_id="w", hostname="h", lease=30)
+    backend.complete(claim, None)
+    api.client.post("/api/jobs", json={"task": "quantq.fail"})
+    [claim] = backend.claim(["default"], worker_id="w", hostname="h", lease=30)
+    from quantq import jobs
+
+    backend.fail(claim, jobs.JobError(type="X", message="y"))
+    exposed = {name for name, _ in scrape(api)}
+    used = {m for expr in exprs for m in re.findall(r"\bquantq_[a-z_]+", expr)}
+    assert used and used <= exposed, used - exposed
+    backend.close()
