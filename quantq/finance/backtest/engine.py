@@ -78,14 +78,14 @@ def run_backtest(
     *,
     symbols: Sequence[str] | None = None,
     times: Sequence[str] | None = None,
-    days: float | None = None,
+    dates_ns: Any = None,
     simulate: Callable[..., Any] | None = None,
 ) -> BacktestResult:
     """Simulate each symbol (column) on its own account.
 
     ``target[t]`` is the signed fraction of cash to hold from the open of bar t+1 (NaN: keep
-    the previous target, 0: flat). ``times`` (ISO strings per bar) label trades; ``days`` is the
-    calendar span for CAGR. ``simulate`` swaps the fill loop (the reference loop in tests).
+    the previous target, 0: flat). ``times`` (ISO strings per bar) label trades; ``dates_ns`` (int64 ns per bar)
+    gives CAGR its calendar time. ``simulate`` swaps the fill loop (the reference loop in tests).
     Inputs are not modified.
     """
     config = config or ExecutionConfig()
@@ -100,6 +100,9 @@ def run_backtest(
     if times is not None and len(times) != o.shape[0]:
         raise BacktestInputError(f"{len(times)} times for {o.shape[0]} bars")
     sim = simulate or kernel.simulate
+    dates = None if dates_ns is None else np.asarray(dates_ns, dtype=np.int64)
+    if dates is not None and len(dates) != o.shape[0]:
+        raise BacktestInputError(f"{len(dates)} dates for {o.shape[0]} bars")
     results = []
     for j in range(n_sym):
         cj = np.ascontiguousarray(c[:, j])
@@ -108,12 +111,12 @@ def run_backtest(
             config.cash, config.commission, config.size_fraction, config.whole_units, config.close_at_end,
         )
         trades = trades_from_table(table, names[j], list(times) if times is not None else None)
-        stats = performance_report(equity, position, trades, cj, config, days)
+        stats = performance_report(equity, position, trades, cj, config, dates)
         results.append(SymbolResult(names[j], equity, position, trades, stats))
     total_equity = np.sum([r.equity for r in results], axis=0)
     all_trades = [tr for r in results for tr in r.trades]
     exposure = np.mean([r.position != 0 for r in results], axis=0)
-    portfolio = performance_report(total_equity, exposure, all_trades, np.mean(c, axis=1), config, days)
+    portfolio = performance_report(total_equity, exposure, all_trades, np.mean(c, axis=1), config, dates)
     portfolio["buy_and_hold_return"] = float(np.mean(c[-1] / c[0] - 1.0))
     portfolio["symbols"] = n_sym
     return BacktestResult(config, tuple(results), {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in portfolio.items()})

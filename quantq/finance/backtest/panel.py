@@ -13,7 +13,6 @@ from quantq.finance.backtest.config import ExecutionConfig
 from quantq.finance.backtest.engine import SymbolResult, run_backtest
 from quantq.finance.backtest.report import performance_report
 
-_NS_PER_DAY = 86_400 * 10**9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +98,7 @@ def backtest_targets(panel: Panel, target: np.ndarray, config: ExecutionConfig) 
     held = np.zeros(len(all_dates))
     for sym, sl in panel.segments():
         dates = panel.date[sl]
-        days = (dates[-1] - dates[0]) / _NS_PER_DAY if len(dates) > 1 else None
-        res = run_backtest(panel.open[sl], panel.close[sl], target[sl], config, symbols=[sym], times=_iso_dates(dates), days=days)
+        res = run_backtest(panel.open[sl], panel.close[sl], target[sl], config, symbols=[sym], times=_iso_dates(dates), dates_ns=dates)
         sym_res = res.symbols[0]
         results.append(sym_res)
         pos = np.searchsorted(all_dates, dates)
@@ -112,9 +110,8 @@ def backtest_targets(panel: Panel, target: np.ndarray, config: ExecutionConfig) 
         inpos[pos] = sym_res.position != 0
         held = np.maximum(held, inpos)
     trades = [t for r in results for t in r.trades]
-    span = (all_dates[-1] - all_dates[0]) / _NS_PER_DAY if len(all_dates) > 1 else None
     first_last = [(panel.close[sl][0], panel.close[sl][-1]) for _, sl in panel.segments()]
-    portfolio = performance_report(total, held, trades, np.array([1.0, 1.0]), config, span) if len(all_dates) else {}
+    portfolio = performance_report(total, held, trades, np.array([1.0, 1.0]), config, all_dates) if len(all_dates) else {}
     portfolio["buy_and_hold_return"] = float(np.mean([b / a - 1.0 for a, b in first_last])) if first_last else math.nan
     portfolio["avg_return"] = portfolio.get("avg_trade_return", math.nan)
     return {
