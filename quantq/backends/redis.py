@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import heapq
 import json
 import logging
@@ -23,7 +24,6 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import redis as redis_py
 from redis.backoff import ExponentialBackoff
-from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
@@ -59,15 +59,24 @@ class RedisBackend(base.Backend):
         self._channel = self.keys.events if options.events == "pubsub" else ""
         self._where = redis_py.connection.parse_url(options.client_url).get("host", "?")
         try:
-            self.client: redis_py.Redis = redis_py.Redis.from_url(
-                options.client_url, decode_responses=True, socket_timeout=MAX_BLOCK + 10, socket_connect_timeout=5,
-                socket_keepalive=True, health_check_interval=30,
-                retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
-                retry_on_error=[redis_py.ConnectionError, redis_py.TimeoutError],
-            )
+            if options.cluster:
+                from redis.cluster import RedisCluster
+
+                self.client = RedisCluster.from_url(
+                    options.client_url, decode_responses=True, socket_timeout=MAX_BLOCK + 10, socket_connect_timeout=5,
+                )
+            else:
+                self.client = redis_py.Redis.from_url(
+                    options.client_url, decode_responses=True, socket_timeout=MAX_BLOCK + 10, socket_connect_timeout=5,
+                    socket_keepalive=True, health_check_interval=30,
+                    retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+                    retry_on_error=[redis_py.ConnectionError, redis_py.TimeoutError],
+                )
         except ValueError as exc:
             raise errors.ConfigError(f"bad Redis URL: {exc}") from None
-        self._sha = {name: Script(self.client, src).sha for name, src in _SOURCES.items()}
+        except redis_py.RedisError as exc:  # a cluster client asks for the slot map at once
+            raise errors.BackendUnavailable(f"Redis Cluster at {options.client_url.split('@')[-1]} is unreachable: {exc}") from exc
+        self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SOURCES.items()}
         self._queues: set[str] = set()
         self._queues_lock = threading.Lock()
         self._due_at: dict[str, float] = {}  # queue -> monotonic time its next scheduled job is due
@@ -563,7 +572,7 @@ class RedisBackend(base.Backend):
             pubsub.subscribe(self._channel)
         try:
             last = time.monotonic()
-            while True:
+            while not self._closed.is_set():
                 with self._errors():
                     message = pubsub.get_message(timeout=0.5)
                 if message is None:  # also after a (skipped) subscribe confirmation
@@ -591,7 +600,10 @@ class _Pipe:
         for attempt in (0, 1):
             pipe = self._backend.client.pipeline(transaction=False)
             for method, args, kwargs in self._ops:
-                getattr(pipe, method)(*args, **kwargs)
+                if method == "evalsha":  # as a raw command: cluster pipelines route it by its key
+                    pipe.execute_command("EVALSHA", *args)
+                else:
+                    getattr(pipe, method)(*args, **kwargs)
             try:
                 return pipe.execute()
             except NoScriptError:

@@ -32,10 +32,11 @@ class RedisOptions:
     prefix: str = DEFAULT_PREFIX
     events: str = "pubsub"  #: "pubsub" or "off"
     tls: bool = False
+    cluster: bool = False  #: a Redis Cluster: commands are routed by key slot
 
 
 def parse_url(url: str) -> RedisOptions:
-    """Split ``redis[s]://[user[:password]@]host[:port][/db][?prefix=..&events=..]``."""
+    """Split ``redis[s]://[user[:password]@]host[:port][/db][?prefix=..&events=..&cluster=true]``."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise errors.ConfigError(f"a Redis URL starts with redis:// or rediss://, got {parts.scheme}://")
@@ -49,16 +50,23 @@ def parse_url(url: str) -> RedisOptions:
     if db and not db.isdigit():
         raise errors.ConfigError(f"the Redis database in the URL path must be a number, got {db!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
-    mine = {k: v for k, v in query if k in ("prefix", "events")}
-    rest = [(k, v) for k, v in query if k not in ("prefix", "events")]
+    ours = ("prefix", "events", "cluster")
+    mine = {k: v for k, v in query if k in ours}
+    rest = [(k, v) for k, v in query if k not in ours]
     prefix = mine.get("prefix", DEFAULT_PREFIX)
     if not _PREFIX_RE.match(prefix):
         raise errors.ConfigError(f"prefix must be 1-64 letters, digits and . _ -, got {prefix!r}")
     events = mine.get("events", "pubsub").lower()
     if events not in ("pubsub", "off"):
         raise errors.ConfigError(f"events must be 'pubsub' or 'off', got {events!r}")
+    cluster_word = mine.get("cluster", "false").lower()
+    if cluster_word not in ("true", "false", "1", "0", "yes", "no"):
+        raise errors.ConfigError(f"cluster must be true or false, got {cluster_word!r}")
+    cluster = cluster_word in ("true", "1", "yes")
+    if cluster and db not in ("", "0"):
+        raise errors.ConfigError("Redis Cluster has only database 0")
     client_url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-    return RedisOptions(client_url=client_url, prefix=prefix, events=events, tls=parts.scheme == "rediss")
+    return RedisOptions(client_url=client_url, prefix=prefix, events=events, tls=parts.scheme == "rediss", cluster=cluster)
 
 
 def url_from_env(environ: Mapping[str, str] | None = None) -> str | None:

@@ -118,7 +118,9 @@ class BridgeRunner:
         self.known_tasks = known_tasks if known_tasks is not None or registry is None else set(registry.names())
         keys = getattr(backend, "keys", None)
         base = f"{getattr(keys, 'prefix', 'quantq')}:bridge:{bridge.name}:"
-        self.processing = base + "processing"  #: items taken but not yet enqueued (a crash leaves them here)
+        #: items taken but not yet enqueued (a crash leaves them here); the source list's name
+        #: as hash tag puts both lists in one slot, so BLMOVE works on Redis Cluster
+        self.processing = f"{base}{{{bridge.source}}}:processing"
         self.pending = base + "pending"  #: job id -> foreign id, queue, last status written back
         self.dead = base + "dead"  #: refused items with their reasons, newest first
         self._stop = threading.Event()
