@@ -88,7 +88,7 @@ class ImportOptions(pydantic.BaseModel):
         default=None, description="zone of naive intraday times, e.g. America/New_York"
     )
     skip_invalid: bool = False
-    chunk_rows: int = pydantic.Field(default=200_000, ge=100, le=10_000_000)
+    chunk_rows: int = pydantic.Field(default=100_000, ge=100, le=10_000_000)
     max_reported: int = pydantic.Field(default=1000, ge=0, le=1_000_000)
     bar_mode: Literal["merge", "replace"] = "merge"
     tick_mode: Literal["append", "replace_days"] = "replace_days"
@@ -291,26 +291,39 @@ def _parse_numbers(col: pl.Series, name: str) -> tuple[np.ndarray, list[tuple[in
 
 # ---------------------------------------------------------------------------------- staging
 class _Stage:
-    """Accepted rows per symbol, in local temporary Parquet files (outside the store)."""
+    """Accepted rows per symbol, in local temporary Arrow IPC files (outside the store; cheap to write)."""
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.writers: dict[str, Any] = {}
+        self.sinks: dict[str, Any] = {}
         self.rows: dict[str, int] = {}
         self.last: dict[str, int] = {}
 
     def add(self, sym: str, table: pa.Table) -> None:
         if sym not in self.writers:
-            self.writers[sym] = pq.ParquetWriter(os.path.join(self.folder, f"{sym}.parquet"), table.schema)
+            self.sinks[sym] = pa.OSFile(self.path(sym), "wb")
+            self.writers[sym] = pa.ipc.new_file(self.sinks[sym], table.schema)
         self.writers[sym].write_table(table)
         self.rows[sym] = self.rows.get(sym, 0) + table.num_rows
 
     def close(self) -> None:
-        for w in self.writers.values():
+        for sym, w in self.writers.items():
             w.close()
+            self.sinks[sym].close()
 
     def path(self, sym: str) -> str:
-        return os.path.join(self.folder, f"{sym}.parquet")
+        return os.path.join(self.folder, f"{sym}.arrow")
+
+    def read(self, sym: str) -> pa.Table:
+        with pa.memory_map(self.path(sym)) as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def batches(self, sym: str) -> Iterator[pa.RecordBatch]:
+        with pa.memory_map(self.path(sym)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
 
 
 def _order_problems(
@@ -529,12 +542,12 @@ def import_file(
             with store.batch() as b:
                 for k, sym in enumerate(syms):
                     if kind == "bars":
-                        table = pq.read_table(stage.path(sym))
+                        table = stage.read(sym)
                         written[sym] = b.write_bars(
                             sym, Bars.from_frame(table, daily=imp.daily), opts.bar_size, mode=opts.bar_mode
                         )
                     else:
-                        written[sym] = _commit_ticks(b, sym, stage.path(sym), opts)
+                        written[sym] = _commit_ticks(b, sym, stage.batches(sym), opts)
                     if progress is not None:
                         progress(90.0 + 10.0 * (k + 1) / max(1, len(syms)), f"staged {sym}")
         status: Literal["imported", "imported_with_rejects", "rejected"] = (
@@ -555,11 +568,11 @@ def import_file(
         )
 
 
-def _commit_ticks(batch: Any, sym: str, staged: str, opts: ImportOptions) -> int:
+def _commit_ticks(batch: Any, sym: str, staged: Iterator[pa.RecordBatch], opts: ImportOptions) -> int:
     """Write a symbol's staged prints one UTC day at a time: memory holds one day plus one chunk."""
     pending: pa.Table | None = None
     written = 0
-    for chunk in pq.ParquetFile(staged).iter_batches(batch_size=opts.chunk_rows):
+    for chunk in staged:
         table = (
             pa.Table.from_batches([chunk])
             if pending is None

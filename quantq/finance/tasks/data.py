@@ -47,7 +47,7 @@ def data_import(
     timezone: str | None = None,
     skip_invalid: bool = False,
     exclude_symbols: list[str] | None = None,
-    chunk_rows: Annotated[int, pydantic.Field(ge=100, le=10_000_000)] = 200_000,
+    chunk_rows: Annotated[int, pydantic.Field(ge=100, le=10_000_000)] = 100_000,
     data: str | None = None,
 ) -> dict[str, Any]:
     """Import a CSV or Parquet file of bars, ticks or wide close prices into the market store.
