@@ -412,7 +412,7 @@ class RedisBackend(base.Backend):
         out: list[jobs.Job | None] = [None] * len(outcomes)
         for items, reply in zip(groups.values(), replies):
             for (i, _), rec in zip(items, reply):
-                out[i] = job_from_hash(pairs_to_dict(rec)) if rec else None
+                out[i] = _recorded(outcomes[i], rec[0], rec[1]) if rec else None
         return out
 
     def _flush_pending(self) -> None:
@@ -657,6 +657,18 @@ def _stored(job: jobs.Job, rec: list[str]) -> jobs.Job:
             updated_at=jobs.from_timestamp(float(rec[2])), run_at=jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None,
         )
     return job_from_hash(pairs_to_dict(rec))
+
+
+def _recorded(o: base.Outcome, at: str, run_at: str) -> jobs.Job:
+    """The job as ``report.lua`` recorded the outcome (the claim's job plus what changed)."""
+    when = jobs.from_timestamp(float(at))
+    job = o.claim.job
+    if o.error is None:
+        return job.replace(status=S.COMPLETED, result=o.result, progress=100.0, finished_at=when, updated_at=when)
+    if o.retry_in is None:
+        return job.replace(status=S.FAILED, error=o.error, finished_at=when, updated_at=when)
+    return job.replace(status=S.SCHEDULED, error=o.error, run_at=jobs.from_timestamp(float(run_at)), updated_at=when,
+                       worker_id=job.worker_id)
 
 
 def _expected(o: base.Outcome) -> jobs.Job:

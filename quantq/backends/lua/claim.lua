@@ -11,12 +11,11 @@ if redis.call('EXISTS', B .. 'paused') == 0 then
   for k = 1, #popped, 2 do
     local id = popped[k]
     local key = jkey(id)
-    local h = redis.call('HMGET', key, 'status', 'created_at', 'task')
+    local h = redis.call('HMGET', key, 'status', 'created_at', 'task', 'attempts', 'status_message')
     if h[1] == 'queued' then
-      redis.call('HINCRBY', key, 'attempts', 1)
-      redis.call('HSET', key, 'status', 'running', 'worker_id', ARGV[6], 'hostname', ARGV[7], 'started_at', NOWS,
-        'updated_at', NOWS, 'progress', '0', 'token', ARGV[8] .. '.' .. k, 'lease', leases)
-      redis.call('HDEL', key, 'status_message')
+      redis.call('HSET', key, 'status', 'running', 'attempts', tonumber(h[4]) + 1, 'worker_id', ARGV[6], 'hostname', ARGV[7],
+        'started_at', NOWS, 'updated_at', NOWS, 'progress', '0', 'token', ARGV[8] .. '.' .. k, 'lease', leases)
+      if h[5] then redis.call('HDEL', key, 'status_message') end
       restatus(id, 'queued', 'running', h[2])
       redis.call('ZADD', B .. 'run', lease, id)
       out[#out + 1] = redis.call('HGETALL', key)
