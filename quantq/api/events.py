@@ -5,8 +5,9 @@ supply another :class:`EventSource` to ``create_app(events=...)``."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, AsyncIterator, Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -115,9 +116,9 @@ class PollingEventSource:
             for job in self.backend.list_jobs(JobFilter(created_after=since, queue=queue, task=task, limit=self.active_limit)):
                 found.setdefault(job.id, job)
         for job_id in [i for i, k in seen.items() if i not in found and not k[0].finished]:
-            job = self.backend.get(job_id)  # was active, no longer listed as active: it finished or vanished
-            if job is not None:
-                found[job_id] = job
+            fresh = self.backend.get(job_id)  # was active, no longer listed as active: it finished or vanished
+            if fresh is not None:
+                found[job_id] = fresh
             else:
                 found.pop(job_id, None)
                 seen.pop(job_id, None)

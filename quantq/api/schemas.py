@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,18 +30,18 @@ class JobSubmission(BaseModel):
 
     task: str = Field(pattern=TASK_PATTERN, examples=["quantq.echo"])
     args: dict[str, Any] = Field(default_factory=dict, description="The task's keyword arguments (see GET /api/tasks).")
-    id: Optional[str] = Field(None, pattern=ID_PATTERN, description="Caller-chosen id: submitting it again returns the existing job (idempotency).")
-    queue: Optional[str] = Field(None, pattern=QUEUE_PATTERN)
-    priority: Optional[Union[int, PriorityWord]] = Field(None, description="0-9 (9 runs first) or high / normal / low.")
-    delay: Optional[float] = Field(None, ge=0, le=10 * 365 * 86400, description="Seconds to wait before the job may run.")
-    run_at: Optional[Union[str, float]] = Field(None, description="ISO 8601 time with offset, or epoch seconds; not with delay.")
-    timeout: Optional[float] = Field(None, gt=0, le=30 * 86400, description="Hard limit in seconds; null means none.")
-    max_attempts: Optional[int] = Field(None, ge=1, le=1000)
-    result_ttl: Optional[int] = Field(None, ge=0, le=10 * 365 * 86400)
-    failure_ttl: Optional[int] = Field(None, ge=0, le=10 * 365 * 86400)
-    meta: Optional[dict[str, Any]] = None
-    parent_id: Optional[str] = Field(None, pattern=ID_PATTERN)
-    depends_on: Optional[list[str]] = Field(None, max_length=1000)
+    id: str | None = Field(None, pattern=ID_PATTERN, description="Caller-chosen id: submitting it again returns the existing job (idempotency).")
+    queue: str | None = Field(None, pattern=QUEUE_PATTERN)
+    priority: int | PriorityWord | None = Field(None, description="0-9 (9 runs first) or high / normal / low.")
+    delay: float | None = Field(None, ge=0, le=10 * 365 * 86400, description="Seconds to wait before the job may run.")
+    run_at: str | float | None = Field(None, description="ISO 8601 time with offset, or epoch seconds; not with delay.")
+    timeout: float | None = Field(None, gt=0, le=30 * 86400, description="Hard limit in seconds; null means none.")
+    max_attempts: int | None = Field(None, ge=1, le=1000)
+    result_ttl: int | None = Field(None, ge=0, le=10 * 365 * 86400)
+    failure_ttl: int | None = Field(None, ge=0, le=10 * 365 * 86400)
+    meta: dict[str, Any] | None = None
+    parent_id: str | None = Field(None, pattern=ID_PATTERN)
+    depends_on: list[str] | None = Field(None, max_length=1000)
 
 
 class BatchSubmission(BaseModel):
@@ -53,7 +53,7 @@ class BatchSubmission(BaseModel):
 class JobErrorModel(BaseModel):
     type: str
     message: str
-    traceback: Optional[str] = None
+    traceback: str | None = None
 
 
 class JobSummary(BaseModel):
@@ -68,21 +68,21 @@ class JobSummary(BaseModel):
     status: Status
     attempts: int
     max_attempts: int
-    timeout: Optional[float]
-    run_at: Optional[str]
-    created_at: Optional[str]
-    started_at: Optional[str]
-    finished_at: Optional[str]
-    updated_at: Optional[str]
-    worker_id: Optional[str]
-    hostname: Optional[str]
+    timeout: float | None
+    run_at: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    updated_at: str | None
+    worker_id: str | None
+    hostname: str | None
     progress: float
-    status_message: Optional[str]
-    error: Optional[JobErrorModel]
-    result_ttl: Optional[int]
-    failure_ttl: Optional[int]
+    status_message: str | None
+    error: JobErrorModel | None
+    result_ttl: int | None
+    failure_ttl: int | None
     meta: dict[str, Any]
-    parent_id: Optional[str]
+    parent_id: str | None
     depends_on: list[str]
 
 
@@ -94,7 +94,7 @@ class JobRecord(JobSummary):
 
 class JobList(BaseModel):
     jobs: list[JobSummary]
-    next_cursor: Optional[str] = Field(description="Pass as `before` for the next page; null on the last page.")
+    next_cursor: str | None = Field(description="Pass as `before` for the next page; null on the last page.")
 
 
 class BatchResult(BaseModel):
@@ -112,9 +112,9 @@ class JobProgress(BaseModel):
     id: str
     status: Status
     progress: float
-    status_message: Optional[str]
+    status_message: str | None
     attempts: int
-    updated_at: Optional[str]
+    updated_at: str | None
 
 
 class FinishedLastMinute(BaseModel):
@@ -129,8 +129,8 @@ class QueueInfo(BaseModel):
     depth: int = Field(description="Jobs waiting to run (queued).")
     scheduled: int
     running: int
-    oldest_queued_at: Optional[str]
-    oldest_wait_seconds: Optional[float]
+    oldest_queued_at: str | None
+    oldest_wait_seconds: float | None
     finished_last_minute: FinishedLastMinute = Field(description="Throughput, counted among the newest finished jobs.")
 
 
@@ -145,9 +145,9 @@ class WorkerView(BaseModel):
     queues: list[str]
     concurrency: int
     current_jobs: list[str]
-    started_at: Optional[str]
-    heartbeat_at: Optional[str]
-    heartbeat_age_seconds: Optional[float]
+    started_at: str | None
+    heartbeat_at: str | None
+    heartbeat_age_seconds: float | None
     alive: bool
     processed: int
     failed: int
@@ -205,11 +205,11 @@ class DeeperStatus(BaseModel):
     job_id: str
     status: Literal["queued", "processing", "completed", "failed"]
     progress: float
-    message: Optional[str]
-    created_at: Optional[str]
-    started_at: Optional[str]
-    completed_at: Optional[str]
-    error: Optional[str]
+    message: str | None
+    created_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    error: str | None
 
 
 class MonitorJobRequest(BaseModel):
@@ -218,9 +218,9 @@ class MonitorJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_type: str = Field(pattern=TASK_PATTERN, examples=["quantq.echo"])
-    priority: Union[int, PriorityWord] = "normal"
+    priority: int | PriorityWord = "normal"
     parameters: dict[str, Any] = Field(default_factory=dict)
-    queue: Optional[str] = Field(None, pattern=QUEUE_PATTERN)
+    queue: str | None = Field(None, pattern=QUEUE_PATTERN)
 
 
 class MonitorResponse(BaseModel):

@@ -15,7 +15,8 @@ import ipaddress
 import os
 import threading
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from quantq import errors
 
@@ -49,10 +50,10 @@ def parse_keys(spec: str | Mapping[str, Iterable[str]] | None) -> tuple[ApiKey, 
         for n, item in enumerate(p.strip() for p in spec.split(";")):
             if not item:
                 continue
-            secret, sep, scopes = item.rpartition(":")
+            secret, sep, scope_text = item.rpartition(":")
             if not sep or not secret.strip():
                 raise errors.ConfigError(f"API key #{n + 1}: write it as KEY:scope[,scope] (scopes: {', '.join(SCOPES)})")
-            pairs.append((secret.strip(), [s.strip() for s in scopes.split(",") if s.strip()]))
+            pairs.append((secret.strip(), [s.strip() for s in scope_text.split(",") if s.strip()]))
     else:
         pairs = [(str(k), list(v)) for k, v in spec.items()]
     keys = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
@@ -70,7 +71,7 @@ class ApiState:
                                f"{prefix(i)}: {exc}", {"index": i, **_details(exc)}) from None
         stored = self.backend.enqueue(built)
         out = []
-        for new, kept in zip(built, stored):
+        for new, kept in zip(built, stored, strict=True):
             created = kept.created_at == new.created_at and kept.task == new.task
             if not created and kept.task != new.task:
                 raise ApiError(409, "id_conflict", f"job id {kept.id!r} already names a {kept.task!r} job",
@@ -146,16 +147,16 @@ def authenticate(state: ApiState, presented: str | None, client: str, scope: str
 def require(scope: str, *, allow_query: bool = False) -> Callable[..., Caller]:
     """A dependency that admits callers holding ``scope``."""
     if allow_query:
-        def dependency_q(request: Request, header: Optional[str] = Security(_header),
-                         bearer: Optional[HTTPAuthorizationCredentials] = Security(_bearer),
-                         query: Optional[str] = Security(_query)) -> Caller:
+        def dependency_q(request: Request, header: str | None = Security(_header),
+                         bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+                         query: str | None = Security(_query)) -> Caller:
             presented = header or (bearer.credentials if bearer else None) or query
             return authenticate(get_state(request), presented, request.client.host if request.client else "?", scope)
 
         return dependency_q
 
-    def dependency(request: Request, header: Optional[str] = Security(_header),
-                   bearer: Optional[HTTPAuthorizationCredentials] = Security(_bearer)) -> Caller:
+    def dependency(request: Request, header: str | None = Security(_header),
+                   bearer: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Caller:
         presented = header or (bearer.credentials if bearer else None)
         return authenticate(get_state(request), presented, request.client.host if request.client else "?", scope)
 

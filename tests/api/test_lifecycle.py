@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from quantq.backends.base import Backend
 from tests.api.conftest import Running, WorkerThread, wait_for

@@ -8,8 +8,9 @@ streams are left out (they are tested in test_events.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

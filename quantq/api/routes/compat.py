@@ -8,7 +8,7 @@ Seed 002: the monitor API, ``GET|POST /api/monitor?action=overview|workers|jobs|
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel
@@ -56,7 +56,7 @@ def make_router(registry: tasks.Registry) -> APIRouter:
         [(job, _)] = state.submit([{"task": DEEPER_TASK, "args": args}])
         return {"success": True, "job_id": job.id, "status": _SEED000[job.status], "message": "deeper analysis job queued"}
 
-    compute.__annotations__["body"] = Optional[body_model]
+    compute.__annotations__["body"] = body_model | None
     router.add_api_route("/api/deeper-analysis/compute", compute, methods=["POST"], status_code=202,
                          response_model=schemas.DeeperSubmitted, responses=errs(400, 404, 413, 415, 429),
                          summary="Seed 000: start a deeper analysis")
@@ -109,7 +109,7 @@ def _monitor(router: APIRouter, path: str, include_in_schema: bool = True) -> No
     @router.get(path, response_model=schemas.MonitorResponse, responses=errs(), include_in_schema=include_in_schema,
                 summary="Seed 002: monitor API (overview, workers, jobs)")
     def monitor_get(request: Request, action: Literal["overview", "workers", "jobs"] = Query(...),
-                    status: Optional[Literal["pending", "running", "completed", "failed", "cancelled"]] = Query(None),
+                    status: Literal["pending", "running", "completed", "failed", "cancelled"] | None = Query(None),
                     limit: int = Query(50, ge=1, le=500), _: Caller = Depends(require("read"))) -> dict[str, Any]:
         state = get_state(request)
         if action == "overview":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, AsyncIterator, Optional
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
@@ -18,7 +19,7 @@ from quantq.api.state import Caller, authenticate, check_job_id, get_state, requ
 
 router = APIRouter(tags=["events"])
 
-_SSE_DOC = {
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A text/event-stream of `status` and `progress` events (data: the job's JSON snapshot); "
                        "`gone` if the job disappears, `timeout` when the stream's time limit is reached.",
@@ -61,7 +62,7 @@ def _sse_response(body: AsyncIterator[bytes]) -> StreamingResponse:
 
 @router.get("/api/jobs/{job_id}/events", response_class=StreamingResponse, responses={**_SSE_DOC, **errs(404)},
             summary="Stream one job's status and progress (SSE)")
-def job_events(request: Request, job_id: str = JobId, timeout: Optional[float] = _Timeout,
+def job_events(request: Request, job_id: str = JobId, timeout: float | None = _Timeout,
                _: Caller = Depends(require("read", allow_query=True))) -> StreamingResponse:
     """Starts with the job's current state and ends after its terminal state (completed, failed, cancelled)."""
     state = get_state(request)
@@ -71,8 +72,8 @@ def job_events(request: Request, job_id: str = JobId, timeout: Optional[float] =
 
 @router.get("/api/events", response_class=StreamingResponse, responses={**_SSE_DOC, **errs()},
             summary="Stream every job's changes (SSE)")
-def all_events(request: Request, queue: Optional[str] = Query(None, pattern=schemas.QUEUE_PATTERN),
-               task: Optional[str] = Query(None, pattern=schemas.TASK_PATTERN), timeout: Optional[float] = _Timeout,
+def all_events(request: Request, queue: str | None = Query(None, pattern=schemas.QUEUE_PATTERN),
+               task: str | None = Query(None, pattern=schemas.TASK_PATTERN), timeout: float | None = _Timeout,
                _: Caller = Depends(require("read", allow_query=True))) -> StreamingResponse:
     """Starts with the active jobs, then every change; runs until the client leaves or ``timeout``."""
     state = get_state(request)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import AwareDatetime
@@ -68,7 +69,7 @@ def submit_batch(body: schemas.BatchSubmission, request: Request, caller: Caller
     return {"jobs": [record(job) for job, _ in stored], "created": [created for _, created in stored]}
 
 
-def parse_statuses(values: list[str] | None) -> tuple[jobs.JobStatus, ...]:
+def parse_statuses(values: Sequence[str] | None) -> tuple[jobs.JobStatus, ...]:
     out = [jobs.SEED_STATUS_WORDS[w] if w in jobs.SEED_STATUS_WORDS else jobs.JobStatus(w) for w in values or []]
     return tuple(dict.fromkeys(out))
 
@@ -76,12 +77,12 @@ def parse_statuses(values: list[str] | None) -> tuple[jobs.JobStatus, ...]:
 @router.get("", response_model=schemas.JobList, summary="List jobs", responses=errs())
 def list_jobs(
     request: Request,
-    status: Optional[list[schemas.StatusWord]] = Query(None, description="Statuses (repeatable); seed words pending/processing/error too."),
-    queue: Optional[str] = Query(None, pattern=schemas.QUEUE_PATTERN),
-    task: Optional[str] = Query(None, pattern=schemas.TASK_PATTERN),
-    created_after: Optional[AwareDatetime] = Query(None, description="ISO 8601 time with offset."),
-    created_before: Optional[AwareDatetime] = Query(None, description="ISO 8601 time with offset."),
-    before: Optional[str] = Query(None, pattern=schemas.ID_PATTERN, description="Cursor: `next_cursor` of the previous page."),
+    status: list[schemas.StatusWord] | None = Query(None, description="Statuses (repeatable); seed words pending/processing/error too."),
+    queue: str | None = Query(None, pattern=schemas.QUEUE_PATTERN),
+    task: str | None = Query(None, pattern=schemas.TASK_PATTERN),
+    created_after: AwareDatetime | None = Query(None, description="ISO 8601 time with offset."),
+    created_before: AwareDatetime | None = Query(None, description="ISO 8601 time with offset."),
+    before: str | None = Query(None, pattern=schemas.ID_PATTERN, description="Cursor: `next_cursor` of the previous page."),
     limit: int = Query(50, ge=1, le=500),
     _: Caller = Depends(require("read")),
 ) -> dict[str, Any]:
