@@ -461,22 +461,23 @@ class MarketStore:
 
     def list(self) -> list[SeriesInfo]:
         """Every stored series with its row count and first/last time, from Parquet footers only."""
-        out: list[SeriesInfo] = []
+        jobs: list[tuple[str, str, list[str]]] = []  # (symbol, bar size or "tick", files)
         for size in self.bar_sizes():
-            daily = is_daily(size)
             for name in self.files.listdir(self.files.join("bars", size)):
                 if name.endswith(".parquet"):
-                    rows, first, last = self._footer_span([self.files.join("bars", size, name)])
-                    out.append(SeriesInfo(name[:-8], size, rows, _iso(first, daily), _iso(last, daily)))
+                    jobs.append((name[:-8], size, [self.files.join("bars", size, name)]))
         for sym in self.files.listdir(self.files.join("ticks")):
-            paths = [
-                self.files.join("ticks", sym, n)
-                for n in self.files.listdir(self.files.join("ticks", sym))
-                if n.endswith(".parquet")
-            ]
+            folder = self.files.join("ticks", sym)
+            paths = [self.files.join("ticks", sym, n) for n in self.files.listdir(folder) if n.endswith(".parquet")]
             if paths:
-                rows, first, last = self._footer_span(paths)
-                out.append(SeriesInfo(sym, "tick", rows, _iso(first, False), _iso(last, False)))
+                jobs.append((sym, "tick", paths))
+        # footer reads are small I/O-bound requests: overlap them (matters most on object stores)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            spans = list(pool.map(lambda job: self._footer_span(job[2]), jobs))
+        out = []
+        for (sym, size, _), (rows, first, last) in zip(jobs, spans, strict=True):
+            daily = size != "tick" and is_daily(size)
+            out.append(SeriesInfo(sym, size, rows, _iso(first, daily), _iso(last, daily)))
         return sorted(out, key=lambda s: (s.symbol, s.bar_size))
 
     def _footer_span(self, paths: Iterable[str]) -> tuple[int, int | None, int | None]:
@@ -536,6 +537,10 @@ def _universe_valid(
 
 
 def _stat_ns(v: Any) -> int:
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if hasattr(v, "value"):  # pandas Timestamp keeps nanoseconds
+        return int(v.value)
     import pandas as pd
 
-    return int(pd.Timestamp(v).value) if not isinstance(v, (int, np.integer)) else int(v)
+    return int(pd.Timestamp(v).value)
