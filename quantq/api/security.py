@@ -22,6 +22,7 @@ from quantq import errors
 
 SCOPES = ("read", "submit", "admin")
 KEYS_ENV = "QUANTQ_API_KEYS"
+KEYS_FILE_ENV = "QUANTQ_API_KEYS_FILE"  #: a file with the same text (one key per line allowed), e.g. a mounted secret
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
@@ -73,8 +74,17 @@ def parse_keys(spec: str | Mapping[str, Iterable[str]] | None) -> tuple[ApiKey, 
 
 
 def keys_from_env(environ: Mapping[str, str] | None = None) -> tuple[ApiKey, ...]:
+    """Keys from ``QUANTQ_API_KEYS`` and the file ``QUANTQ_API_KEYS_FILE`` names (``#`` starts a comment)."""
     env = os.environ if environ is None else environ
-    return parse_keys(env.get(KEYS_ENV) or None)
+    specs = [env.get(KEYS_ENV) or ""]
+    path = env.get(KEYS_FILE_ENV)
+    if path:
+        try:
+            text = open(path, encoding="utf-8").read()
+        except OSError as exc:
+            raise errors.ConfigError(f"${KEYS_FILE_ENV}: cannot read {path}: {exc.strerror}") from None
+        specs.extend(line.split("#", 1)[0].strip() for line in text.splitlines())
+    return parse_keys(";".join(s for s in specs if s) or None)
 
 
 def find_key(keys: Iterable[ApiKey], presented: str) -> ApiKey | None:

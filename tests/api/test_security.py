@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -148,3 +149,12 @@ def test_rate_limiter_refills() -> None:
     wait = limiter.take("a")
     assert 0 < wait <= 0.002
     assert security.RateLimiter(rate=0, burst=1).take("a", 10**6) == 0  # 0 turns it off
+
+
+def test_keys_from_a_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "keys"
+    secrets.write_text("# producers\nfile-key-1:submit\nfile-key-2:read,submit  # dashboard\n\n")
+    keys = security.keys_from_env({"QUANTQ_API_KEYS": "env-key:admin", "QUANTQ_API_KEYS_FILE": str(secrets)})
+    assert len(keys) == 3 and security.find_key(keys, "file-key-2").scopes == {"read", "submit"}  # type: ignore[union-attr]
+    with pytest.raises(errors.ConfigError, match="cannot read"):
+        security.keys_from_env({"QUANTQ_API_KEYS_FILE": str(tmp_path / "missing")})
