@@ -17,6 +17,7 @@ from quantq.backends import from_url
 from quantq.backends.base import JobFilter
 from quantq.backends.redis import RedisBackend
 from quantq.backends.redis_keys import parse_url, url_from_env
+from quantq import builtin_tasks, tasks
 from quantq.worker.worker import Worker, WorkerOptions
 from tests import backend_factories
 
@@ -50,7 +51,9 @@ def make(**fields: Any) -> jobs.Job:
 
 
 def run_worker(backend: RedisBackend, queues: tuple[str, ...] = ("default",)) -> tuple[Worker, threading.Thread]:
-    worker = Worker(backend, WorkerOptions(queues=queues, concurrency=2, mode="thread", lease=5, status_interval=0, grace=1))
+    worker = Worker(backend, WorkerOptions(queues=queues, concurrency=2, mode="thread", lease=5, status_interval=0, grace=1,
+                                           poll_interval=0.5),
+               registry=tasks.Registry(builtin_tasks.TASKS))  # the built-ins only: no entry-point imports
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     return worker, thread
@@ -283,7 +286,10 @@ def test_outcomes_survive_an_unreachable_redis_in_the_report_buffer(backend: Red
     backend.enqueue([make(id="buffered")])
     [claim] = backend.claim(["default"], worker_id="w", hostname="h", lease=30)
     real = backend.client
-    backend.client = redis_py.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    backend.client = redis_py.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     try:
         from quantq.backends.base import Outcome
 

@@ -18,6 +18,7 @@ from quantq import errors
 from quantq.backends.redis import RedisBackend
 from quantq.bridges import BRIDGES, Route, open_bridge
 from quantq.compat.seed001 import add_backtest_task, add_screening_task, get_task_result
+from quantq import builtin_tasks, tasks
 from quantq.worker.worker import Worker, WorkerOptions
 from tests.services import service_url
 
@@ -53,7 +54,8 @@ def backend(url: str) -> Iterator[RedisBackend]:
 
 @pytest.fixture
 def worker(backend: RedisBackend) -> Iterator[Worker]:
-    w = Worker(backend, WorkerOptions(concurrency=2, mode="thread", lease=5, status_interval=0, grace=1, poll_interval=0.5))
+    w = Worker(backend, WorkerOptions(concurrency=2, mode="thread", lease=5, status_interval=0, grace=1, poll_interval=0.5),
+               registry=tasks.Registry(builtin_tasks.TASKS))  # the built-ins only: no entry-point imports
     thread = threading.Thread(target=w.run, daemon=True)
     thread.start()
     yield w

@@ -98,7 +98,7 @@ def test_a_restart_with_aof_everysec_loses_no_acknowledged_job(own_redis: OwnRed
 
 def test_a_worker_rides_out_an_outage_and_reports_when_redis_returns(own_redis: OwnRedis, tmp_path: Path) -> None:
     backend = RedisBackend(own_redis.url)
-    [a, b] = backend.enqueue([envelope.parse_submission({"task": "quantq.sleep", "args": {"seconds": 2.5}}) for _ in range(2)])
+    [a, b] = backend.enqueue([envelope.parse_submission({"task": "quantq.sleep", "args": {"seconds": 1.5}}) for _ in range(2)])
     env = {**os.environ, "QUANTQ_URL": own_redis.url, "PYTHONPATH": str(ROOT)}
     env.pop("QUANTQ_CONFIG", None)
     log = open(tmp_path / "worker.log", "w")
@@ -108,16 +108,16 @@ def test_a_worker_rides_out_an_outage_and_reports_when_redis_returns(own_redis: 
     )
     try:
         wait_for(lambda: backend.get(a.id).status is S.RUNNING and backend.get(b.id).status is S.RUNNING, what="both jobs to run")
-        time.sleep(1.2)  # the claims are fsynced
+        time.sleep(1.1)  # the claims are fsynced
         own_redis.kill()
-        time.sleep(3.0)  # the jobs finish while Redis is down
+        time.sleep(2.0)  # the jobs finish while Redis is down
         assert worker.poll() is None, "the worker died during the outage"
         own_redis.start()
         done = wait_for(lambda: all(backend.get(j.id).status is S.COMPLETED for j in (a, b)), what="outcomes delivered after the outage")
         assert done
         for job_id in (a.id, b.id):
             job = backend.get(job_id)
-            assert job.attempts == 1 and job.result == {"slept": 2.5}  # reported, not run again
+            assert job.attempts == 1 and job.result == {"slept": 1.5}  # reported, not run again
         more = backend.enqueue([envelope.parse_submission({"task": "quantq.noop"}) for _ in range(10)])
         wait_for(lambda: all(backend.get(j.id).status is S.COMPLETED for j in more), what="new jobs after the outage")
         assert worker.poll() is None
