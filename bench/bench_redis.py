@@ -215,6 +215,42 @@ def quantq_rows(server: OwnRedis, n: int, samples: int) -> list[tuple[str, str]]
     return rows
 
 
+def listing_rows(kept: int) -> list[tuple[str, str]]:
+    """Listing and counting with ``kept`` jobs stored (mixed statuses, two tasks, two queues)."""
+    from quantq import envelope, jobs
+    from quantq.backends.base import JobFilter, Outcome
+    from quantq.backends.redis import RedisBackend
+
+    backend = RedisBackend(URL + "?events=off")
+    started = time.perf_counter()
+    for start in range(0, kept, 10_000):
+        batch = [envelope.parse_submission({"task": "t.rare" if i % 1000 == 0 else "t.common", "queue": "qa" if i % 2 else "qb"})
+                 for i in range(start, min(kept, start + 10_000))]
+        backend.enqueue(batch)
+        for queue in ("qa", "qb"):  # finish a tenth of them
+            claims = backend.claim([queue], worker_id="w", hostname="h", lease=300, limit=len(batch) // 20)
+            backend.report([Outcome(claim=c, result=None) for c in claims])
+    load = time.perf_counter() - started
+    cursor = backend.list_jobs(JobFilter(limit=100, queue="qa"))[-1].id
+    cases = {
+        "newest 100, no filter": JobFilter(limit=100),
+        "100 completed in qa": JobFilter(limit=100, queue="qa", statuses=(jobs.JobStatus.COMPLETED,)),
+        "100 of a rare task (0.1%), queued": JobFilter(limit=100, task="t.rare", statuses=(jobs.JobStatus.QUEUED,)),
+        "next page after a cursor": JobFilter(limit=100, queue="qa", before=cursor),
+    }
+    rows = [(f"listing: {kept:,} jobs stored in", f"{load:.1f} s")]
+    for label, flt in cases.items():
+        t = time.perf_counter()
+        for _ in range(20):
+            found = backend.list_jobs(flt)
+        rows.append((f"listing: {label}", f"{(time.perf_counter() - t) / 20 * 1000:.1f} ms ({len(found)} rows)"))
+    t = time.perf_counter()
+    stats = backend.queue_stats()
+    rows.append(("listing: counts per queue and status", f"{(time.perf_counter() - t) * 1000:.1f} ms ({sum(sum(s.counts.values()) for s in stats):,} jobs)"))
+    backend.close()
+    return rows
+
+
 def latency(backend: Any, samples: int) -> tuple[float, float]:
     from quantq import envelope
 
@@ -352,6 +388,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument("--peers", default="rq,rq-simple,dramatiq,celery,arq,reference")
+    parser.add_argument("--listing-jobs", type=int, default=0, help="also time listings with this many jobs kept (e.g. 1000000)")
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -380,6 +417,10 @@ def main() -> None:
                 except Exception as exc:  # noqa: BLE001 - a missing peer must not hide the others
                     table.add_row(name, f"not measured: {type(exc).__name__}: {exc}"[:120])
             table.add_row("redis-benchmark ceiling", redis_benchmark(server))
+            if args.listing_jobs:
+                server.client.flushdb()
+                for label, value in listing_rows(args.listing_jobs):
+                    table.add_row(f"quantq {label}", value)
             Console().print(table)
         finally:
             server.stop()

@@ -86,6 +86,7 @@ class RedisBackend(base.Backend):
         self._closed = threading.Event()
         self._waiters: dict[str, _InboxWaiter] = {}
         self._woken = threading.Event()
+        self._ingest_waiting: list[str] = []  # queues whose inbox held foreign envelopes at the last claim
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -292,8 +293,6 @@ class RedisBackend(base.Backend):
             if sum(self.ingest(q) for q in ingested):
                 claims += self._claim_once(list(queues), worker_id, hostname, lease, limit - len(claims))
         return claims
-
-    _ingest_waiting: list[str] = []
 
     def _claim_once(self, queues: list[str], worker_id: str, hostname: str, lease: float, limit: int) -> list[jobs.Claim]:
         plan = {queues[0]: limit} if len(queues) == 1 else self._plan(queues, limit)
