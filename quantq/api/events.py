@@ -1,20 +1,25 @@
 """Where live updates come from.  :class:`PollingEventSource` reads the backend interface, so it
 works on every backend; a backend that publishes changes (Redis pub/sub, Postgres NOTIFY) can
-supply another :class:`EventSource` to ``create_app(events=...)``."""
+supply another :class:`EventSource` to ``create_app(events_source=...)``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
 
 from quantq import envelope, jobs
 from quantq.backends.base import Backend, JobFilter
 
+log = logging.getLogger("quantq.api")
 _ACTIVE = (jobs.JobStatus.SCHEDULED, jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING)
 
 
@@ -67,32 +72,75 @@ class EventSource(Protocol):
 
 
 class PollingEventSource:
-    """Polls the backend every ``interval`` seconds per stream, in a worker thread."""
+    """Polls the backend every ``interval`` seconds.
+
+    Job streams share one poller per event loop: each tick reads every watched job once, in one
+    worker-thread hop, however many streams watch it.  Each all-jobs stream scans on its own.
+    """
+
+    #: ticks a slow stream may fall behind; older ones are dropped (each tick carries the full state)
+    BACKLOG = 50
 
     def __init__(self, backend: Backend, interval: float = 0.15, active_limit: int = 1000) -> None:
         self.backend = backend
         self.interval = interval
         self.active_limit = active_limit
+        self._watchers: dict[str, list[MemoryObjectSendStream[jobs.Job | None]]] = {}
+        self._pollers: set[asyncio.AbstractEventLoop] = set()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args)
 
     async def job_events(self, job_id: str) -> AsyncIterator[JobEvent | None]:
+        send, receive = anyio.create_memory_object_stream[jobs.Job | None](max_buffer_size=self.BACKLOG)
+        self._watchers.setdefault(job_id, []).append(send)
+        loop = asyncio.get_running_loop()
+        if loop not in self._pollers:
+            self._pollers.add(loop)
+            loop.create_task(self._poll_jobs(loop))
         last: tuple[Any, ...] | None = None
-        while True:
-            job = await self._call(self.backend.get, job_id)
-            if job is None:
-                yield JobEvent("gone", {"id": job_id})
-                return
-            key = _key(job)
-            if key != last:
-                yield JobEvent(_kind(last, key), snapshot(job))
-                last = key
-            else:
-                yield None
-            if job.finished:
-                return
-            await anyio.sleep(self.interval)
+        try:
+            async with receive:
+                async for job in receive:
+                    if job is None:
+                        yield JobEvent("gone", {"id": job_id})
+                        return
+                    key = _key(job)
+                    if key != last:
+                        yield JobEvent(_kind(last, key), snapshot(job))
+                        last = key
+                    else:
+                        yield None
+                    if job.finished:
+                        return
+        finally:
+            watchers = self._watchers.get(job_id, [])
+            if send in watchers:
+                watchers.remove(send)
+            if not watchers:
+                self._watchers.pop(job_id, None)
+            send.close()
+
+    def _read_watched(self, ids: list[str]) -> dict[str, jobs.Job | None]:
+        return {job_id: self.backend.get(job_id) for job_id in ids}
+
+    async def _poll_jobs(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            while self._watchers:
+                found = await self._call(self._read_watched, list(self._watchers))
+                for job_id, job in found.items():
+                    for send in list(self._watchers.get(job_id, ())):
+                        with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                            send.send_nowait(job)
+                await anyio.sleep(self.interval)
+        except Exception:  # the backend failed: end the streams rather than leave them hanging
+            log.exception("api.events poller failed")
+            for watchers in self._watchers.values():
+                for send in watchers:
+                    send.close()
+        finally:
+            # no await between the emptiness check above and this: a new stream starts a new poller
+            self._pollers.discard(loop)
 
     async def all_events(self, *, queue: str | None = None, task: str | None = None) -> AsyncIterator[JobEvent | None]:
         seen: dict[str, tuple[Any, ...]] = {}

@@ -145,3 +145,59 @@ def test_websocket_requires_key_when_keys_configured(sqlite_backend: Backend, se
     with connect(f"ws://127.0.0.1:{api.server.port}/api/ws?api_key=reader-secret", open_timeout=5) as ws:
         ws.send("hello")  # accepted: the connection is open
         assert ws.protocol.state.name == "OPEN"
+
+
+def test_streams_on_one_job_share_one_poll(sqlite_backend: Backend, serve: Callable[..., Running],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    api = serve(sqlite_backend)
+    job = api.client.post("/api/jobs", json={"task": "quantq.noop"}).json()
+    calls = {"get": 0}
+    real_get = sqlite_backend.get
+
+    def counting_get(job_id: str) -> Any:
+        calls["get"] += 1
+        return real_get(job_id)
+
+    monkeypatch.setattr(sqlite_backend, "get", counting_get)
+    results: list[list[dict[str, Any]]] = []
+
+    def watch() -> None:
+        with httpx.stream("GET", f"{api.url}/api/jobs/{job['id']}/events", timeout=20) as r:
+            results.append(read_sse(r))
+
+    threads = [threading.Thread(target=watch) for _ in range(12)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    started = calls["get"]
+    time.sleep(1.0)  # about 1 s / 0.15 s = 7 ticks: one read per tick, not one per stream
+    during = calls["get"] - started
+    httpx.delete(f"{api.url}/api/jobs/{job['id']}")
+    for t in threads:
+        t.join(20)
+    assert len(results) == 12
+    assert all(r[0]["data"]["status"] == "queued" and r[-1]["data"]["status"] == "cancelled" for r in results)
+    assert 3 <= during <= 14, during
+
+
+def test_event_source_is_pluggable(sqlite_backend: Backend) -> None:
+    from quantq.api import ApiConfig, ApiServer, create_app
+    from quantq.api.events import JobEvent
+
+    class Pushed:
+        async def job_events(self, job_id: str) -> Any:
+            yield JobEvent("status", {"id": job_id, "status": "running", "progress": 10.0})
+            yield None
+            yield JobEvent("status", {"id": job_id, "status": "completed", "progress": 100.0})
+
+        async def all_events(self, *, queue: str | None = None, task: str | None = None) -> Any:
+            yield JobEvent("status", {"id": "x", "status": "queued", "queue": queue})
+
+    server = ApiServer(create_app(sqlite_backend, config=ApiConfig(), events_source=Pushed()), "127.0.0.1", 0).start()
+    try:
+        job = httpx.post(f"{server.url}/api/jobs", json={"task": "quantq.noop"}).json()
+        with httpx.stream("GET", f"{server.url}/api/jobs/{job['id']}/events") as r:
+            events = read_sse(r)
+    finally:
+        server.stop()
+    assert [e["data"]["status"] for e in events] == ["running", "completed"]
