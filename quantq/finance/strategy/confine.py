@@ -143,9 +143,15 @@ def apply_landlock(read_only: list[str]) -> int:
     """Deny every file-system right except reading ``read_only``; deny TCP and outside signals.
 
     Returns the ABI version enforced (0: Landlock unavailable, nothing applied)."""
+    prepared = prepare_landlock(read_only)
+    return restrict_landlock(prepared)
+
+
+def prepare_landlock(read_only: list[str]) -> tuple[int, int] | None:
+    """Build the ruleset (before the request arrives); (ruleset fd, ABI) or None if unavailable."""
     abi = landlock_abi()
     if abi == 0:
-        return 0
+        return None
     fs_all = _FS_ALL_BY_ABI[max(k for k in _FS_ALL_BY_ABI if k <= abi)]
 
     class RulesetAttr(ctypes.Structure):
@@ -166,6 +172,18 @@ def apply_landlock(read_only: list[str]) -> int:
                 _syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0)
             finally:
                 os.close(fd)
+    except BaseException:
+        os.close(ruleset)
+        raise
+    return ruleset, abi
+
+
+def restrict_landlock(prepared: tuple[int, int] | None) -> int:
+    """Enforce a prepared ruleset on this process; returns the ABI (0: nothing enforced)."""
+    if prepared is None:
+        return 0
+    ruleset, abi = prepared
+    try:
         if not no_new_privs():
             raise OSError(errno.EPERM, "cannot set no_new_privs")
         _syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0)
@@ -174,11 +192,25 @@ def apply_landlock(read_only: list[str]) -> int:
     return abi
 
 
+def discard_landlock(prepared: tuple[int, int] | None) -> None:
+    if prepared is not None:
+        os.close(prepared[0])
+
+
 def apply_seccomp() -> bool:
     """Load the deny list (EPERM), allow threads but no new processes, signals only to self."""
+    flt = build_seccomp()
+    if flt is None:
+        return False
+    flt.load()
+    return True
+
+
+def build_seccomp() -> Any:
+    """The filter for this process (not loaded yet), or None without libseccomp."""
     sc = _seccomp
     if sc is None:
-        return False
+        return None
     flt = sc.SyscallFilter(defaction=sc.ALLOW)
     deny = sc.ERRNO(errno.EPERM)
     for name in SECCOMP_DENY:
@@ -191,5 +223,4 @@ def apply_seccomp() -> bool:
     me = os.getpid()
     flt.add_rule(deny, "kill", sc.Arg(0, sc.NE, me))
     flt.add_rule(deny, "tgkill", sc.Arg(0, sc.NE, me))
-    flt.load()
-    return True
+    return flt

@@ -10,6 +10,7 @@ it on wall-clock timeout and reports how it ended.
 from __future__ import annotations
 
 import os
+import resource
 import select
 import signal
 import sys
@@ -40,7 +41,19 @@ def _user_trace(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:1500] + where
 
 
+class _Prepared:
+    """Confinement built before the request arrives (the costly parts), applied on request."""
+
+    def __init__(self) -> None:
+        self.landlock = confine.prepare_landlock(confine.readable_roots())
+        self.seccomp = confine.build_seccomp()
+
+
+_prepared: _Prepared | None = None
+
+
 def _confine(layers: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
+    prep = _prepared or _Prepared()
     active: dict[str, Any] = {"process_layout": True}
     active["limits"] = confine.apply_limits(
         memory_bytes=int(limits["memory_mb"]) * 1024 * 1024,
@@ -49,8 +62,15 @@ def _confine(layers: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
         file_bytes=int(limits.get("max_file_bytes", 0)),
     )
     active["namespaces"] = confine.apply_namespaces() if layers.get("namespaces") else {}
-    active["landlock"] = confine.apply_landlock(confine.readable_roots()) if layers.get("landlock") else 0
-    active["seccomp"] = confine.apply_seccomp() if layers.get("seccomp") else False
+    if layers.get("landlock"):
+        active["landlock"] = confine.restrict_landlock(prep.landlock)
+    else:
+        confine.discard_landlock(prep.landlock)
+        active["landlock"] = 0
+    active["seccomp"] = False
+    if layers.get("seccomp") and prep.seccomp is not None:
+        prep.seccomp.load()
+        active["seccomp"] = True
     return active
 
 
@@ -59,14 +79,35 @@ def _missing_layers(active: dict[str, Any]) -> list[str]:
     return [name for name, ok in need.items() if not ok]
 
 
-def _child_main(req: dict[str, Any], arrays: dict[str, np.ndarray], out_fd: int) -> None:
-    """Everything the child does; never returns (the caller exits)."""
-    os.setsid()  # own process group: the runner kills the whole group
+def _isolate(keep: tuple[int, ...]) -> None:
+    """Own process group, stdio on /dev/null, every other descriptor closed."""
+    os.setsid()  # the runner kills the whole group
+    confine.die_with_parent()
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    os.closerange(3, out_fd)
-    os.closerange(out_fd + 1, 65536)
+    last = 2
+    for fd in sorted(keep):
+        os.closerange(last + 1, fd)
+        last = fd
+    os.closerange(last + 1, 65536)
+
+
+def _spare_main(req_fd: int, out_fd: int) -> None:
+    """A pre-forked child: wait for one request, run it, exit. Never reused."""
+    global _prepared
+    _isolate((req_fd, out_fd))
+    _prepared = _Prepared()
+    with os.fdopen(req_fd, "rb", buffering=1 << 20) as stream:
+        try:
+            req, arrays = wire.read_message(stream)
+        except (EOFError, wire.WireError):
+            return  # the runner is shutting down or replaced this spare
+    _child_main(req, arrays, out_fd)
+
+
+def _child_main(req: dict[str, Any], arrays: dict[str, np.ndarray], out_fd: int) -> None:
+    """Everything a run does in its child; returns when the result is written (the caller exits)."""
     try:
         if req["op"] == "probe":
             active = _confine(req["layers"], req["limits"])
@@ -90,6 +131,8 @@ def _child_main(req: dict[str, Any], arrays: dict[str, np.ndarray], out_fd: int)
             raise _Refused(f"the strategy defines no function named {req['entry']!r}")
         value = fn(frame)
         header, out_arrays = encode_result(value, req["mode"], len(frame))
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        header["usage"] = {"cpu_seconds": round(own.ru_utime + own.ru_stime, 6), "max_rss_kb": own.ru_maxrss, "pid": os.getpid()}
         wire.write_all(out_fd, wire.encode({"ok": True, **header}, out_arrays))
     except _Refused as exc:
         wire.write_all(out_fd, wire.encode(_error("unavailable", str(exc))))
@@ -143,9 +186,65 @@ def _evidence() -> dict[str, str]:
     }
 
 
-def _collect(pid: int, rfd: int, wall: float) -> tuple[bytes, int, bool, bool, Any]:
-    """Read the child's output until EOF or the deadline; kill on timeout or overflow."""
-    deadline = time.monotonic() + wall
+class _Spare:
+    """A forked child waiting for its request (fork cost paid before the request arrives)."""
+
+    def __init__(self) -> None:
+        req_r, self.req_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                os.close(self.req_w)
+                os.close(self.res_r)
+                _spare_main(req_r, res_w)
+            except BaseException:  # noqa: BLE001
+                code = 70
+            os._exit(code)
+        os.close(req_r)
+        os.close(res_w)
+
+    def discard(self) -> None:
+        for fd in (self.req_w, self.res_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _kill_group(self.pid)
+        os.waitpid(self.pid, 0)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            kill()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _send(spare: _Spare, frame: bytes, deadline: float) -> bool:
+    """Write the request to the spare; False if it died or the deadline passed first."""
+    view = memoryview(frame)
+    os.set_blocking(spare.req_w, False)
+    try:
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            _, ready, _ = select.select([], [spare.req_w], [], left)
+            if ready:
+                n = os.write(spare.req_w, view[: 1 << 20])
+                view = view[n:]
+    except (BrokenPipeError, OSError):
+        return False
+    finally:
+        os.close(spare.req_w)
+    return True
+
+
+def _collect(spare: _Spare, deadline: float) -> tuple[bytes, bool, bool]:
+    """Read the child's output until EOF or the deadline; (data, timed_out, overflow)."""
     chunks: list[bytes] = []
     size = 0
     timed_out = overflow = False
@@ -154,10 +253,10 @@ def _collect(pid: int, rfd: int, wall: float) -> tuple[bytes, int, bool, bool, A
         if left <= 0:
             timed_out = True
             break
-        ready, _, _ = select.select([rfd], [], [], left)
+        ready, _, _ = select.select([spare.res_r], [], [], left)
         if not ready:
             continue
-        chunk = os.read(rfd, 1 << 20)
+        chunk = os.read(spare.res_r, 1 << 20)
         if not chunk:
             break
         chunks.append(chunk)
@@ -165,87 +264,125 @@ def _collect(pid: int, rfd: int, wall: float) -> tuple[bytes, int, bool, bool, A
         if size > _READ_CAP:
             overflow = True
             break
-    if timed_out or overflow:
-        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-            try:
-                kill()
-            except ProcessLookupError:
-                pass
-    os.close(rfd)
-    _, status, usage = os.wait4(pid, 0)
-    try:
-        os.killpg(pid, signal.SIGKILL)  # threads or stragglers of the group, if any survived
-    except (ProcessLookupError, PermissionError):
-        pass
-    return b"".join(chunks), status, timed_out, overflow, usage
+    os.close(spare.res_r)
+    return b"".join(chunks), timed_out, overflow
 
 
-def _outcome(data: bytes, status: int, timed_out: bool, overflow: bool, req: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    limits = req["limits"]
-    if timed_out:
-        return _error("timeout", f"the strategy ran longer than {limits['wall_seconds']} s (wall clock) and was killed"), {}
-    if overflow:
-        return _error("result_too_large", f"the strategy's output exceeded {_READ_CAP} bytes"), {}
+def _reap(pid: int, deadline: float) -> tuple[int, bool]:
+    """Wait for the child to end (killing its group at the deadline); (status, killed_by_us)."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, False
+        if time.monotonic() >= deadline:
+            _kill_group(pid)
+            return os.waitpid(pid, 0)[1], True
+        time.sleep(0.002)
+
+
+def _classify(status: int, limits: dict[str, Any]) -> dict[str, Any]:
+    """Turn how a child ended without a readable result into an error."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and not data):
-            if sig == signal.SIGXCPU:
-                return _error("cpu_limit", f"the strategy used more than {limits['cpu_seconds']} s of CPU time"), {}
-            return _error("killed", "the strategy process was killed (memory pressure or an outside signal)"), {}
-        return _error("crashed", f"the strategy process died from signal {signal.Signals(sig).name}"), {}
-    if not data:
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        return _error("strategy_error", f"the strategy process exited (code {code}) without a result"), {}
-    try:
-        header, arrays = wire.decode(data[8:])
-    except (wire.WireError, ValueError) as exc:
-        return _error("invalid_result", f"unreadable output from the strategy process: {exc}"), {}
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) not in (0,) and header.get("ok"):
-        return _error("strategy_error", f"the strategy process exited with code {os.WEXITSTATUS(status)}"), {}
-    return header, arrays
+        if sig == signal.SIGXCPU:
+            return _error("cpu_limit", f"the strategy used more than {limits['cpu_seconds']} s of CPU time")
+        if sig == signal.SIGKILL:
+            return _error("killed", "the strategy process was killed (memory pressure or an outside signal)")
+        return _error("crashed", f"the strategy process died from signal {signal.Signals(sig).name}")
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    return _error("strategy_error", f"the strategy process exited (code {code}) without a result")
 
 
-def run_request(req: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Fork a child for one request, supervise it, return (header, arrays) for the client."""
-    rfd, wfd = os.pipe()
+def run_request(spare: _Spare, req: dict[str, Any], frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray], bool]:
+    """Hand one request to the spare child and supervise it; (header, arrays, still_to_reap)."""
+    limits = req["limits"]
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 0
+    deadline = started + float(limits["wall_seconds"])
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray] = {}
+    if not _send(spare, frame, deadline):
+        os.close(spare.res_r)
+        status, killed = _reap(spare.pid, deadline)
+        header = _error("timeout", "the strategy did not accept its input in time") if killed else _classify(status, limits)
+        return _usage(header, started), arrays, False
+    data, timed_out, overflow = _collect(spare, deadline)
+    if timed_out or overflow:
+        _kill_group(spare.pid)
+        os.waitpid(spare.pid, 0)
+        if timed_out:
+            header = _error("timeout", f"the strategy ran longer than {limits['wall_seconds']} s (wall clock) and was killed")
+        else:
+            header = _error("result_too_large", f"the strategy's output exceeded {_READ_CAP} bytes")
+        return _usage(header, started), arrays, False
+    if data:
         try:
-            os.close(rfd)
-            _child_main(req, arrays, wfd)
-        except BaseException:  # noqa: BLE001
-            code = 70
-        os._exit(code)
-    os.close(wfd)
-    data, status, timed_out, overflow, usage = _collect(pid, rfd, float(req["limits"]["wall_seconds"]))
-    header, out = _outcome(data, status, timed_out, overflow, req)
-    header["usage"] = {
-        "wall_seconds": round(time.monotonic() - started, 6),
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 6),
-        "max_rss_kb": usage.ru_maxrss,
-    }
-    return header, out
+            header, arrays = wire.decode(data[8:])
+            if header.get("ok") is not None:
+                return _usage(header, started), arrays, True  # reaped after the reply is sent
+        except (wire.WireError, ValueError) as exc:
+            _kill_group(spare.pid)
+            os.waitpid(spare.pid, 0)
+            return _usage(_error("invalid_result", f"unreadable output from the strategy process: {exc}"), started), {}, False
+    status, killed = _reap(spare.pid, deadline)
+    header = _error("timeout", f"the strategy ran longer than {limits['wall_seconds']} s (wall clock) and was killed") if killed else _classify(status, limits)
+    return _usage(header, started), {}, False
+
+
+def _usage(header: dict[str, Any], started: float) -> dict[str, Any]:
+    header.setdefault("usage", {})["wall_seconds"] = round(time.monotonic() - started, 6)
+    return header
 
 
 def serve(stdin: BinaryIO, out_fd: int) -> None:
+    import gc
+
+    gc.freeze()  # keep the imported heap out of the collector: fewer copy-on-write pages per child
+    spare = _Spare()
     while True:
         try:
-            req, arrays = wire.read_message(stdin)
+            frame = wire.read_frame(stdin)
+            req, _ = wire.decode(frame[8:], arrays=False)
         except EOFError:
+            spare.discard()
             return
         except wire.WireError as exc:
             wire.write_all(out_fd, wire.encode(_error("protocol", str(exc))))
             continue
         op = req.get("op")
+        pending = False
         if op == "ping":
             header, out = {"ok": True, "pid": os.getpid(), "env": sorted(os.environ), "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}, {}
         elif op in ("run", "probe"):
-            header, out = run_request(req, arrays)
+            header, out, pending = run_request(spare, req, frame)
         else:
             header, out = _error("protocol", f"unknown op {op!r}"), {}
         wire.write_all(out_fd, wire.encode(header, out))
+        if op in ("run", "probe"):
+            if pending:  # the child wrote its result and is exiting: make sure, then reap
+                _kill_group(spare.pid)
+                os.waitpid(spare.pid, 0)
+            spare = _Spare()
+
+
+def _warm() -> None:
+    """Exercise the frame, helpers and result paths once, so lazy imports and caches live in
+    the runner and every child inherits them instead of paying for them."""
+    from quantq.finance.strategy import helpers
+    from quantq.finance.strategy.frame import build_frame
+    from quantq.finance.strategy.results import encode_result
+
+    n = 30
+    arrays = {
+        "ticker": np.repeat(np.arange(2, dtype=np.int32), n),
+        "date": np.tile(np.arange(n, dtype=np.int64) * 86_400 * 10**9, 2),
+        **{k: np.linspace(10.0, 20.0, 2 * n) for k in ("open", "high", "low", "close", "volume")},
+    }
+    df = build_frame(arrays, ["A", "B"])
+    rows = [{"ticker": r["ticker"], "date": str(r["date"]), "signal": bool(r["close"] > 0), "x": r["gap_pct"]} for _, r in df.head(3).iterrows()]
+    rows += [{"ticker": t, "date": str(g["date"].iloc[-1]), "signal": True} for t, g in df.groupby("ticker")]
+    encode_result(rows, "backtest", len(df))
+    encode_result(helpers.per_ticker(df, lambda g: helpers.sma(g["close"], 5)), "backtest", len(df))
+    wire.encode({"ok": True}, {"x": np.zeros(2)})
 
 
 def main() -> None:
@@ -257,6 +394,8 @@ def main() -> None:
     import quantq.finance.strategy.frame  # noqa: F401
     import quantq.finance.strategy.helpers  # noqa: F401
     import quantq.finance.strategy.results  # noqa: F401
+
+    _warm()
 
     out_fd = os.dup(1)
     devnull = os.open("/dev/null", os.O_RDWR)

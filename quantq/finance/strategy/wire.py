@@ -36,7 +36,7 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) 
     return b"".join([struct.pack("<QI", payload_len, len(head)), head, *blobs])
 
 
-def decode(payload: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def decode(payload: bytes, *, arrays: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if len(payload) < 4:
         raise WireError("message too short")
     (head_len,) = struct.unpack_from("<I", payload, 0)
@@ -47,8 +47,11 @@ def decode(payload: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if not isinstance(header, dict):
         raise WireError("message header is not an object")
     base = 4 + head_len
-    arrays = {}
-    for spec in header.pop("arrays", []):
+    specs = header.pop("arrays", [])
+    if not arrays:
+        return header, {}
+    out = {}
+    for spec in specs:
         if spec.get("dtype") not in DTYPES:
             raise WireError(f"dtype {spec.get('dtype')!r} is not allowed")
         dtype = np.dtype(spec["dtype"])
@@ -56,8 +59,8 @@ def decode(payload: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         start = base + int(spec["offset"])
         if start + count * dtype.itemsize > len(payload):
             raise WireError(f"array {spec['name']!r} runs past the end of the message")
-        arrays[spec["name"]] = np.frombuffer(payload, dtype=dtype, count=count, offset=start).reshape(spec["shape"])
-    return header, arrays
+        out[spec["name"]] = np.frombuffer(payload, dtype=dtype, count=count, offset=start).reshape(spec["shape"])
+    return header, out
 
 
 def read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -71,7 +74,8 @@ def read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_message(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_frame(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+    """One whole frame, length prefix included (to forward it unchanged)."""
     head = stream.read(8)
     if not head:
         raise EOFError("stream closed")
@@ -80,7 +84,11 @@ def read_message(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict
     (size,) = struct.unpack("<Q", head)
     if size > limit:
         raise WireError(f"message of {size} bytes exceeds the limit of {limit}")
-    return decode(read_exact(stream, size))
+    return head + read_exact(stream, size)
+
+
+def read_message(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    return decode(read_frame(stream, limit)[8:])
 
 
 def write_all(fd: int, data: bytes) -> None:
