@@ -299,3 +299,15 @@ def test_outcomes_survive_an_unreachable_redis_in_the_report_buffer(backend: Red
         backend.client = real
     wait_until(lambda: backend.pending_outcomes == 0, timeout=10)
     assert backend.get("buffered").result == {"late": True}
+
+
+def test_an_id_reused_after_its_result_expired_is_a_clean_new_job(backend: RedisBackend) -> None:
+    backend.enqueue([make(id="reuse", result_ttl=1)])
+    backend.complete(backend.claim(["default"], worker_id="w", hostname="h", lease=30)[0], "first")
+    time.sleep(1.1)
+    [again] = backend.enqueue([make(id="reuse", args={"n": 2})])
+    assert again.status is S.QUEUED and again.args == {"n": 2}
+    assert backend.prune() == 0  # the expired record's index entries went when the id came back
+    counts = {s.name: s.counts for s in backend.queue_stats()}["default"]
+    assert (counts["completed"], counts["queued"]) == (0, 1)
+    assert backend.get("reuse").result is None and [j.id for j in backend.list_jobs(JobFilter())] == ["reuse"]

@@ -83,6 +83,8 @@ local function insert_job(i)
   local key = jkey(id)
   if redis.call('EXISTS', key) == 1 then return nexti, redis.call('HGETALL', key), false end
   if created == '' then created = NOWS end
+  -- an id whose finished job expired may come back: drop what the old one left in the indexes
+  for _, s in ipairs({'completed', 'failed', 'cancelled'}) do redis.call('ZREM', skey(s), id) end
   local seq = redis.call('INCR', B .. 'seq')
   local status = 'queued'
   if run_at ~= '' and tonumber(run_at) > NOW then status = 'scheduled' end
