@@ -201,3 +201,12 @@ def test_event_source_is_pluggable(sqlite_backend: Backend) -> None:
     finally:
         server.stop()
     assert [e["data"]["status"] for e in events] == ["running", "completed"]
+
+
+def test_websocket_rejects_bad_filters_and_ids(sqlite_backend: Backend, serve: Callable[..., Running]) -> None:
+    api = serve(sqlite_backend)
+    for path in ("/api/ws?queue=bad%20queue", "/api/ws?task=%24%24", "/api/jobs/%20bad/ws"):
+        with pytest.raises(Exception) as info:
+            with connect(f"ws://127.0.0.1:{api.server.port}{path}", open_timeout=5) as ws:
+                ws.recv(timeout=5)
+        assert "1008" in str(info.value) or "403" in str(info.value), (path, info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -143,4 +144,8 @@ async def all_ws(websocket: WebSocket) -> None:
         return
     state = websocket.app.state.quantq
     q = websocket.query_params
+    for name, pattern in (("queue", schemas.QUEUE_PATTERN), ("task", schemas.TASK_PATTERN)):
+        if q.get(name) is not None and not re.match(pattern, q[name]):
+            await websocket.close(code=1008, reason=f"query.{name}: not a valid {name} name")
+            return
     await _ws_pump(websocket, state.events.all_events(queue=q.get("queue"), task=q.get("task")))
