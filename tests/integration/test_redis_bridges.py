@@ -213,3 +213,21 @@ def test_bridge_names_and_bad_configuration() -> None:
         Route(task="not a task name")
     with pytest.raises(ValueError):
         BRIDGES["seed000"](status_ttl=0)
+
+
+def test_a_bridge_can_feed_a_non_redis_backend(url: str, raw: redis_py.Redis, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from quantq.backends import from_url
+
+    sqlite = from_url(f"sqlite:///{tmp_path}/jobs.db")
+    monkeypatch.setenv("REDIS_URL", url.split("?")[0])
+    runner = open_bridge("seed001", sqlite, routes={"backtest": "quantq.echo"})
+    raw.lpush("strategy_queue", json.dumps({"task_id": "sq-1", "task_type": "backtest", "args": {"k": "v"}}))
+    assert runner.handle(raw.rpop("strategy_queue")) == "seed001.sq-1"
+    [claim] = sqlite.claim(["default"], worker_id="w-sql", hostname="h", lease=30)
+    sqlite.complete(claim, {"k": "v"})
+    assert runner.sync() == 1
+    body = json.loads(raw.get("task_result:sq-1"))
+    assert body["status"] == "completed" and body["data"]["worker_id"] == "w-sql" and body["data"]["k"] == "v"
+    for key in raw.scan_iter(match="quantq:bridge:seed001:*"):
+        raw.delete(key)
+    sqlite.close()
