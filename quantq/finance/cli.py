@@ -237,7 +237,8 @@ def generate(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Each stored series: symbol, bar size (or tick), rows and date span."""
-    store = _store(ctx, create=False) if not _exists_or_default(ctx) else _store(ctx)
+    # listing a location named with --data/QUANTQ_DATA must not create a store there by accident
+    store = _store(ctx, create=ctx.meta.get(_META_KEY) is None)
     series = store.list()
     if as_json:
         typer.echo(json.dumps({"store": store.url, "series": [s.to_json() for s in series]}, indent=1))
@@ -251,11 +252,6 @@ def list_(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", he
     for s in series:
         table.add_row(s.symbol, s.bar_size, f"{s.rows:,}", s.first or "", s.last or "")
     _out().print(table)
-
-
-def _exists_or_default(ctx: typer.Context) -> bool:
-    # listing an explicitly named location must not create a store there by accident
-    return ctx.meta.get(_META_KEY) is None
 
 
 @app.command("load-samples")
