@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from quantq import backends
-from tests.api.conftest import WorkerThread, wait_for
+from tests import backend_factories
+from tests.api.conftest import BACKENDS, WorkerThread, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,8 +61,11 @@ def processes() -> Iterator[list[ApiProcess]]:
             p.proc.communicate()
 
 
-def test_restart_api_while_jobs_run(tmp_path: Path, processes: list[ApiProcess], worker: Callable[..., WorkerThread]) -> None:
-    url = f"sqlite:///{tmp_path}/restart.db"
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_restart_api_while_jobs_run(tmp_path: Path, processes: list[ApiProcess], worker: Callable[..., WorkerThread],
+                                    backend_name: str) -> None:
+    factory = backend_factories.FACTORIES[backend_name](tmp_path)
+    url = next(factory)
     port = free_port()
     first = ApiProcess(url, port)
     processes.append(first)
@@ -89,6 +93,8 @@ def test_restart_api_while_jobs_run(tmp_path: Path, processes: list[ApiProcess],
         w.stop()
     finally:
         backend.close()
+        for _ in factory:  # the factory's clean-up
+            pass
 
 
 def test_cli_refuses_public_bind_without_keys(tmp_path: Path) -> None:
