@@ -124,6 +124,9 @@ def test_load_samples(data: str) -> None:
     assert rows[("MSFT", "1d")] == 7983 and rows[("SP500", "1d")] == 5031 and rows[("NASDAQ", "1d")] == 5031
     assert rows[("AAPL", "1d")] == 8313 and ("SYN0001", "tick") in rows
     assert store.get_meta("MSFT").exchange == "XNAS"
+    before = tree_snapshot(data)
+    assert run("--data", data, "load-samples", "--synthetic", "2").exit_code == 0
+    assert tree_snapshot(data) == before  # `make run` may load samples again: nothing changes
 
 
 def test_update_command_reports_failures(data: str) -> None:
