@@ -137,7 +137,7 @@ def create_app(target: str | quantq.App | Backend | None = None, *, settings: Se
         events_source or PollingEventSource(backend, interval=config.stream_interval),
         owns_backend=owns, immediate=immediate,
         metrics=metrics.make_registry(backend, alive_after=config.worker_alive_after, lookback=config.metrics_lookback,
-                                      scan_limit=config.metrics_scan_limit),
+                                      scan_limit=config.metrics_scan_limit, min_interval=config.metrics_min_interval),
     )
 
     @contextlib.asynccontextmanager

@@ -35,6 +35,7 @@ class ApiConfig:
     worker_alive_after: float = 60.0  #: a worker silent longer than this counts as down
     metrics_lookback: float = 86400.0  #: how far back /metrics scans job records for its counters
     metrics_scan_limit: int = 20000
+    metrics_min_interval: float = 1.0  #: at most one job scan per this many seconds, however often scraped
     insecure: bool = False  #: serve open (no keys) beyond loopback; also lifts the loopback Host check
 
     def __post_init__(self) -> None:
