@@ -433,6 +433,16 @@ class MarketStore:
             out[sym] = _slice_bars(bars, lo, hi)
         return out
 
+    def read_bars_table(
+        self, symbols: Sequence[str] | None = None, bar_size: str = "1d", start: Any = None, end: Any = None
+    ) -> pa.Table:
+        """Many symbols' bars as one long Arrow table (``symbol`` first), for pandas/Polars users at the edges."""
+        many = self.read_bars_many(symbols, bar_size, start, end)
+        parts = [b.to_arrow().add_column(0, "symbol", pa.array([s] * len(b), pa.string())) for s, b in many.items()]
+        if not parts:
+            return BAR_SCHEMA.insert(0, pa.field("symbol", pa.string())).empty_table()
+        return pa.concat_tables(parts)
+
     def read_ticks(self, symbol: str, start: Any = None, end: Any = None) -> Ticks:
         """One symbol's prints in ``[start, end]``, sorted by (ts, seq)."""
         sym = check_symbol(symbol)

@@ -208,3 +208,16 @@ def test_bulk_read_with_multi_row_group_files(store: MarketStore) -> None:
     got = store.read_bars_many(["A", "B"])
     assert len(got["A"]) == 50 and len(got["B"]) == 30
     assert np.array_equal(got["B"].close, daily_bars(30, seed=2).close)
+
+
+def test_read_bars_table_long_format(store: MarketStore) -> None:
+    store.write_bars("A", daily_bars(3, seed=1))
+    store.write_bars("B", daily_bars(2, seed=2))
+    table = store.read_bars_table(["B", "A"])
+    assert table.column_names == ["symbol", "ts", "open", "high", "low", "close", "volume"]
+    assert table.column("symbol").to_pylist() == ["B", "B", "A", "A", "A"]
+    frame = table.to_pandas()
+    assert str(frame["ts"].dt.tz) == "UTC" and frame.loc[frame.symbol == "A", "close"].tolist() == list(
+        daily_bars(3, seed=1).close
+    )
+    assert store.read_bars_table(["A"], start="2030-01-01").num_rows == 0
