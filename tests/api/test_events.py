@@ -177,7 +177,7 @@ def test_streams_on_one_job_share_one_poll(sqlite_backend: Backend, serve: Calla
         t.join(20)
     assert len(results) == 12
     assert all(r[0]["data"]["status"] == "queued" and r[-1]["data"]["status"] == "cancelled" for r in results)
-    assert 3 <= during <= 14, during
+    assert 1 <= during <= 14, during  # per-stream polling would be about 12 x 7 reads
 
 
 def test_event_source_is_pluggable(sqlite_backend: Backend) -> None:
