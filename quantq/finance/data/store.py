@@ -63,18 +63,30 @@ def resolve_location(url: str | os.PathLike[str] | None = None) -> str:
     return env or default_location()
 
 
-def _to_ns(t: Any) -> int | None:
-    """A bound (str, date, datetime, numpy or pandas time) as int ns UTC; naive means UTC only for dates."""
+def _to_ns(t: Any, *, end: bool = False) -> int | None:
+    """A bound (str, date, datetime, numpy or pandas time) as int ns UTC.
+
+    A bare date means that whole UTC day: its first instant as a start, its last as an end, so
+    ``end="2024-01-05"`` keeps that day's intraday bars and ticks.  A time needs a time zone.
+    """
     if t is None:
         return None
+    import datetime as _dt
+
     import pandas as pd
 
+    date_only = (
+        (isinstance(t, _dt.date) and not isinstance(t, _dt.datetime))
+        or (isinstance(t, str) and len(t.strip()) <= 10)
+        or (isinstance(t, np.datetime64) and np.datetime_data(t.dtype)[0] in ("D", "W", "M", "Y"))
+    )
     ts = pd.Timestamp(t)
     if ts.tzinfo is None:
-        if ts != ts.normalize():
+        if not date_only and ts != ts.normalize():
             raise ValueError(f"time bound {t!r} has no time zone; give an offset (e.g. 'Z') or a date")
         ts = ts.tz_localize("UTC")
-    return int(ts.tz_convert("UTC").value)
+    ns = int(ts.tz_convert("UTC").value)
+    return ns + _NS_PER_DAY - 1 if (end and date_only) else ns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,7 +371,7 @@ class MarketStore:
             table = self.files.read_table(path)
         except FileNotFoundError:
             raise StoreError(f"no {size} bars for {sym} in store {self.url}") from None
-        return _slice_bars(_bars_from_table(table, is_daily(size)), _to_ns(start), _to_ns(end))
+        return _slice_bars(_bars_from_table(table, is_daily(size)), _to_ns(start), _to_ns(end, end=True))
 
     def read_bars_many(
         self,
@@ -374,7 +386,7 @@ class MarketStore:
         """Bars of many symbols (all of ``bar_size`` when ``symbols`` is None), read in parallel."""
         size = check_bar_size(bar_size)
         syms = self.symbols(size) if symbols is None else [check_symbol(s) for s in symbols]
-        lo, hi, daily = _to_ns(start), _to_ns(end), is_daily(size)
+        lo, hi, daily = _to_ns(start), _to_ns(end, end=True), is_daily(size)
 
         if self.files.local:
             return self._read_many_local(syms, size, lo, hi, missing)
@@ -446,7 +458,7 @@ class MarketStore:
     def read_ticks(self, symbol: str, start: Any = None, end: Any = None) -> Ticks:
         """One symbol's prints in ``[start, end]``, sorted by (ts, seq)."""
         sym = check_symbol(symbol)
-        lo, hi = _to_ns(start), _to_ns(end)
+        lo, hi = _to_ns(start), _to_ns(end, end=True)
         days = [n[:-8] for n in self.files.listdir(self.files.join("ticks", sym)) if n.endswith(".parquet")]
         if not days:
             raise StoreError(f"no ticks for {sym} in store {self.url}")

@@ -221,3 +221,16 @@ def test_read_bars_table_long_format(store: MarketStore) -> None:
         daily_bars(3, seed=1).close
     )
     assert store.read_bars_table(["A"], start="2030-01-01").num_rows == 0
+
+
+def test_date_bounds_cover_whole_days(store: MarketStore) -> None:
+    ts = np.datetime64("2024-01-02T14:30", "ns") + np.arange(3) * np.timedelta64(1, "D")
+    one = np.ones(3)
+    store.write_bars("I", Bars(ts, one, one, one, one, one), "1h")
+    assert len(store.read_bars("I", "1h", end="2024-01-03")) == 2  # the whole of Jan 3
+    assert len(store.read_bars("I", "1h", start="2024-01-03", end="2024-01-03")) == 1
+    assert len(store.read_bars("I", "1h", end="2024-01-03T14:30Z")) == 2
+    assert len(store.read_bars("I", "1h", end="2024-01-03T14:29:59Z")) == 1
+    ticks = Ticks(ts, one, one, ["N"] * 3, [0, 1, 2])
+    store.write_ticks("I", ticks)
+    assert len(store.read_ticks("I", end="2024-01-03")) == 2
