@@ -81,7 +81,7 @@ class Panel:
 
 
 def _iso_dates(ns: np.ndarray) -> list[str]:
-    return [str(d) for d in np.asarray(ns, dtype=np.int64).view("datetime64[ns]").astype("datetime64[D]")]
+    return np.datetime_as_string(np.asarray(ns, dtype=np.int64).view("datetime64[ns]"), unit="D").tolist()
 
 
 def backtest_targets(panel: Panel, target: np.ndarray, config: ExecutionConfig) -> dict[str, Any]:

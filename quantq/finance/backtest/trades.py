@@ -32,7 +32,10 @@ class Trade:
         return self.exit_bar is not None
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in _FIELDS}
+
+
+_FIELDS = dataclasses.fields(Trade)
 
 
 def trades_from_table(table: np.ndarray, symbol: str, times: list[str] | None) -> tuple[Trade, ...]:

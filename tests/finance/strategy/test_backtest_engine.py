@@ -232,3 +232,17 @@ def test_reference_loop_is_not_vacuous():
     assert tr.tolist() == [[1, 3, 9, 11.0, 13.0, 0.0]]
     e2, _, _ = kernel.simulate(O, C, np.array([1.0, NAN, 0, NAN, NAN]), 100.0, 0.01, 1.0, True, False)
     assert not np.array_equal(e, e2)
+
+
+def test_report_cagr_equals_metrics_cagr():
+    from quantq.finance import metrics
+    from quantq.finance.backtest.report import cagr
+
+    rng = np.random.default_rng(2)
+    eq = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
+    dates = (np.datetime64("2020-01-01", "ns") + np.arange(300) * np.timedelta64(1, "D")).astype(np.int64)
+    assert cagr(eq, dates) == pytest.approx(float(metrics.cagr(eq, dates.view("datetime64[ns]"))), rel=1e-12)
+    richer = eq.copy()
+    richer[-1] *= 1.5
+    assert cagr(richer, dates) > cagr(eq, dates)
+    assert math.isnan(cagr(eq[:1], dates[:1]))
