@@ -329,12 +329,9 @@ class Ticks:
             if arr.ndim != 1 or len(arr) != n:
                 raise SchemaError("ticks", [(0, f"{name} has shape {arr.shape}, expected ({n},)")])
             object.__setattr__(self, name, _readonly(arr))
-        venue = np.asarray(self.venue, dtype=object).copy()
-        missing = np.equal(venue, None)
-        if missing.any():
-            venue[missing] = ""  # a missing venue is "" (deeper-analysis.md)
-        if not all(type(v) is str for v in venue):
-            venue = venue.astype(str).astype(object)
+        venue = np.asarray(self.venue, dtype=object)
+        if not all(type(v) is str for v in venue):  # rare slow path; a missing venue is "" (deeper-analysis.md)
+            venue = np.array(["" if v is None else str(v) for v in venue], dtype=object)
         if len(venue) != n:
             raise SchemaError("ticks", [(0, f"venue has {len(venue)} rows, expected {n}")])
         object.__setattr__(self, "venue", _readonly(venue))
