@@ -1,7 +1,7 @@
 """HTTP API throughput and latency: one API process, a load generator, a worker process.
 
     .venv/bin/python bench/bench_api.py                      # sqlite, and redis when reachable
-    .venv/bin/python bench/bench_api.py --backends sqlite --seconds 5 --concurrency 16
+    .venv/bin/python bench/bench_api.py --backends sqlite --seconds 5 --concurrency 4
 
 Per backend it measures, over HTTP against ``python -m quantq.api`` in its own process:
   * submissions per second (POST /api/jobs, ``--concurrency`` clients for ``--seconds``),
@@ -164,7 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="sqlite,redis")
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--reads", type=int, default=2000)
     parser.add_argument("--e2e", type=int, default=50)
     args = parser.parse_args()

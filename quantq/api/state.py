@@ -72,7 +72,11 @@ class ApiState:
         stored = self.backend.enqueue(built)
         out = []
         for new, kept in zip(built, stored, strict=True):
-            created = kept.created_at == new.created_at and kept.task == new.task
+            # a stored job that is not the one just built existed before (idempotent replay); stores that
+            # keep times as numbers may round them, hence the tolerance
+            same_time = kept.created_at is not None and new.created_at is not None and \
+                abs((kept.created_at - new.created_at).total_seconds()) < 0.001
+            created = same_time and kept.task == new.task
             if not created and kept.task != new.task:
                 raise ApiError(409, "id_conflict", f"job id {kept.id!r} already names a {kept.task!r} job",
                                {"id": kept.id, "existing_task": kept.task})
