@@ -206,8 +206,10 @@ class SQLBackend(base.Backend):
     # ---- primitives a dialect supplies -----------------------------------------------------
 
     @abc.abstractmethod
-    def _tx(self, fn: Callable[[Any], T], *, write: bool = True) -> T:
-        """Run ``fn(cursor)`` in one transaction (retried on a lost connection)."""
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False) -> T:
+        """Run ``fn(cursor)`` in one transaction (retried on a lost connection).  ``worker``
+        marks a worker's own state change (claim, outcome, lease): one that a lease makes
+        recoverable, which PostgreSQL may commit asynchronously when asked to."""
 
     @abc.abstractmethod
     def _run(self, cur: Any, name: str, params: Mapping[str, Any]) -> tuple[list[Row], int]:
@@ -386,7 +388,7 @@ class SQLBackend(base.Backend):
                 claims.append(jobs.Claim(job=job, token=row["lease_token"], expires_at=to_time(row["lease_expires_at"])))  # type: ignore[arg-type]
             return claims
 
-        return self._tx(take)
+        return self._tx(take, worker=True)
 
     def renew(self, claims: Sequence[jobs.Claim], lease: float) -> list[jobs.Claim | None]:
         if not claims:
@@ -404,7 +406,7 @@ class SQLBackend(base.Backend):
                     out.append(None)
             return out
 
-        return self._tx(renew_all)
+        return self._tx(renew_all, worker=True)
 
     def lost(self, claims: Sequence[jobs.Claim]) -> set[str]:
         if not claims:
@@ -415,7 +417,7 @@ class SQLBackend(base.Backend):
 
     def progress(self, claim: jobs.Claim, percent: float, message: str | None) -> None:
         params = {"id": claim.job_id, "token": claim.token, "progress": float(percent), "message": message}
-        if not self._tx(lambda cur: self._count(cur, "progress", params)):
+        if not self._tx(lambda cur: self._count(cur, "progress", params), worker=True):
             raise errors.StaleClaim(f"job {claim.job_id}: progress refused, the claim is no longer held")
 
     def complete(self, claim: jobs.Claim, result: Any) -> jobs.Job:
@@ -448,20 +450,32 @@ class SQLBackend(base.Backend):
                     statements.append(("fail_retry", params))
 
         def apply(cur: Any) -> list[jobs.Job | None]:
-            out: list[jobs.Job | None] = []
-            for name, params in statements:
-                rows = self._update_returning(cur, name, params)
-                out.append(job_from_row(rows[0]) if rows else None)
+            out: list[jobs.Job | None] = [None] * len(statements)
+            batch = {i for i, (name, _) in enumerate(statements) if name == "complete"}
+            if len(batch) > 1 and "complete_many" in self.Q:  # one statement for all completions
+                done = self._rows(cur, "complete_many", {
+                    "ids": [statements[i][1]["id"] for i in batch], "tokens": [statements[i][1]["token"] for i in batch],
+                    "results": [statements[i][1]["result"] for i in batch]})
+                by_claim = {(r["id"], r["claim_token"]): r for r in done}
+                for i in batch:
+                    row = by_claim.get((statements[i][1]["id"], statements[i][1]["token"]))
+                    out[i] = job_from_row(row) if row is not None else None
+            else:
+                batch = set()
+            for i, (name, params) in enumerate(statements):
+                if i not in batch:
+                    rows = self._update_returning(cur, name, params)
+                    out[i] = job_from_row(rows[0]) if rows else None
             return out
 
-        return self._tx(apply) if statements else []
+        return self._tx(apply, worker=True) if statements else []
 
     def release(self, claim: jobs.Claim) -> None:
         def write(cur: Any) -> None:
             if self._count(cur, "release", {"id": claim.job_id, "token": claim.token}):
                 self._notify(cur)
 
-        self._tx(write)
+        self._tx(write, worker=True)
         self._woke()
 
     # ---- maintenance -----------------------------------------------------------------------
@@ -473,7 +487,7 @@ class SQLBackend(base.Backend):
                 self._notify(cur)
             return n
 
-        n = self._tx(write)
+        n = self._tx(write, worker=True)
         if n:
             self._woke()
         return n
@@ -487,7 +501,7 @@ class SQLBackend(base.Backend):
                 self._notify(cur)
             return n
 
-        n = self._tx(reap)
+        n = self._tx(reap, worker=True)
         if n:
             self._woke()
         return n
@@ -498,7 +512,7 @@ class SQLBackend(base.Backend):
         """Batched, so a large backlog of expired results never holds locks for long."""
         total = 0
         while True:
-            n = self._tx(lambda cur: self._count(cur, "prune", {"batch": self.prune_batch}))
+            n = self._tx(lambda cur: self._count(cur, "prune", {"batch": self.prune_batch}), worker=True)
             total += n
             if n < self.prune_batch:
                 return total
@@ -510,21 +524,21 @@ class SQLBackend(base.Backend):
             "id": info.id, "hostname": info.hostname, "pid": info.pid, "queues": dumps(list(info.queues)),
             "concurrency": info.concurrency, "meta": dumps(info.meta),
         }
-        self._tx(lambda cur: self._count(cur, "upsert_worker", params))
+        self._tx(lambda cur: self._count(cur, "upsert_worker", params), worker=True)
 
     def heartbeat_worker(self, worker_id: str, *, current_jobs: Sequence[str], processed: int, failed: int) -> None:
         params = {"id": worker_id, "current_jobs": dumps(list(current_jobs)), "processed": processed, "failed": failed}
-        self._tx(lambda cur: self._count(cur, "heartbeat_worker", params))
+        self._tx(lambda cur: self._count(cur, "heartbeat_worker", params), worker=True)
 
     def unregister_worker(self, worker_id: str) -> None:
-        self._tx(lambda cur: self._count(cur, "delete_worker", {"id": worker_id}))
+        self._tx(lambda cur: self._count(cur, "delete_worker", {"id": worker_id}), worker=True)
 
     def list_workers(self) -> list[base.WorkerInfo]:
         return [worker_from_row(r) for r in self._read("list_workers")]
 
     def reap_workers(self, max_silence: float) -> int:
         params = {"max_silence": float(max_silence), "max_silence_us": int(max_silence * 1_000_000)}
-        return self._tx(lambda cur: self._count(cur, "reap_workers", params))
+        return self._tx(lambda cur: self._count(cur, "reap_workers", params), worker=True)
 
     # ---- clock -----------------------------------------------------------------------------
 

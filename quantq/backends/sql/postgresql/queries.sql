@@ -20,13 +20,18 @@ SELECT * FROM {jobs} WHERE id = %(id)s;
 SELECT * FROM {jobs} WHERE id = ANY(%(ids)s);
 
 -- name: claim
+-- Per queue, the claim index hands over rows already in order; paused queues are left out first.
 WITH picked AS (
-    SELECT seq FROM {jobs} j
-    WHERE status = 'queued' AND queue = ANY(%(queues)s)
-      AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = j.queue AND q.paused)
-    ORDER BY priority DESC, seq
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED)
+    SELECT s.seq FROM unnest(%(queues)s::text[]) AS wanted(name)
+    CROSS JOIN LATERAL (
+        SELECT seq, priority FROM {jobs}
+        WHERE status = 'queued' AND queue = wanted.name
+        ORDER BY priority DESC, seq
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED) AS s
+    WHERE NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = wanted.name AND q.paused)
+    ORDER BY s.priority DESC, s.seq
+    LIMIT %(limit)s)
 UPDATE {jobs} AS j
 SET status = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s, hostname = %(hostname)s,
     started_at = now(), updated_at = now(), progress = 0, status_message = NULL,
@@ -55,6 +60,16 @@ SET status = 'completed', result = %(result)s::jsonb, progress = 100, finished_a
     expires_at = now() + result_ttl * interval '1 second'
 WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
 RETURNING *;
+
+-- name: complete_many
+-- A worker's batch of completions in one statement.
+UPDATE {jobs} AS j
+SET status = 'completed', result = o.result::jsonb, progress = 100, finished_at = now(), updated_at = now(),
+    lease_token = NULL, lease_expires_at = NULL,
+    expires_at = now() + j.result_ttl * interval '1 second'
+FROM unnest(%(ids)s::text[], %(tokens)s::text[], %(results)s::text[]) AS o(id, token, result)
+WHERE j.id = o.id AND j.lease_token = o.token AND j.status = 'running' AND j.lease_expires_at > now()
+RETURNING j.*, o.token AS claim_token;
 
 -- name: fail_final
 UPDATE {jobs}
@@ -151,9 +166,9 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: has_work
-SELECT 1 FROM {jobs} j
-WHERE status = 'queued' AND queue = ANY(%(queues)s)
-  AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = j.queue AND q.paused)
+SELECT 1 FROM unnest(%(queues)s::text[]) AS wanted(name)
+WHERE EXISTS (SELECT 1 FROM {jobs} WHERE status = 'queued' AND queue = wanted.name)
+  AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = wanted.name AND q.paused)
 LIMIT 1;
 
 -- name: upsert_worker

@@ -1,0 +1,552 @@
+"""quantq on PostgreSQL, MariaDB/MySQL and SQLite, side by side with the SQL-backed peers.
+
+    .venv/bin/python bench/bench_sql.py [--jobs 20000] [--latency-samples 200] [--only quantq|peers]
+
+Measures, for each system: enqueue rate (one job per call, and bulk), the time to drain
+``--jobs`` queued no-op jobs with one worker process and with the best configuration
+found on this machine's cores, and p50/p99 latency of single jobs through an idle worker.
+
+Method (the same for every system):
+* drain: workers are started in burst/drain mode on a full queue and timed until they
+  exit; the start-up time of the same worker on an empty queue is measured and
+  subtracted, so interpreter and task-registry start-up do not count as draining.
+* latency: one idle worker; the client enqueues one job, then polls its status every
+  0.5 ms until the job is finished: enqueue call to completion seen, 10 ms apart.
+Peers (the ``bench`` extra): pgqueuer, procrastinate, huey, plus a plain psycopg loop
+claiming 100 rows per ``FOR UPDATE SKIP LOCKED`` statement (the approach's ceiling).
+Services: PostgreSQL and MariaDB as in tests/services.py (QUANTQ_TEST_*_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from quantq import backends, envelope, jobs  # noqa: E402
+
+PG_URL = os.environ.get("QUANTQ_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("QUANTQ_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+CORES = os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    system: str
+    database: str
+    enqueue_one: float | None = None  #: jobs/s
+    enqueue_bulk: float | None = None
+    drain_one: float | None = None  #: jobs/s with one worker process
+    drain_best: float | None = None
+    best_config: str = ""
+    p50: float | None = None  #: ms
+    p99: float | None = None
+    note: str = ""
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def finish(procs: list[subprocess.Popen[bytes]], timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            stop(procs)
+            raise RuntimeError("a worker did not finish in time") from None
+        if p.returncode not in (0, -signal.SIGTERM):
+            err = p.stderr.read().decode()[-2000:] if p.stderr else ""
+            raise RuntimeError(f"worker exited with {p.returncode}: {err}")
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def timed_drain(start: Callable[[], list[subprocess.Popen[bytes]]]) -> float:
+    began = time.perf_counter()
+    finish(start())
+    return time.perf_counter() - began
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.99) - 1)]
+
+
+def poll_latency(submit: Callable[[], Any], done: Callable[[Any], bool], samples: int) -> tuple[float, float]:
+    out = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        handle = submit()
+        deadline = began + 10
+        while not done(handle):
+            if time.perf_counter() > deadline:
+                raise RuntimeError("a latency probe job did not finish within 10 s")
+            time.sleep(0.0005)
+        out.append((time.perf_counter() - began) * 1000)
+        time.sleep(0.01)
+    return percentiles(out)
+
+
+# ---- quantq ------------------------------------------------------------------------------------
+
+
+def submissions(n: int) -> list[jobs.Job]:
+    return [envelope.parse_submission({"task": "quantq.noop"}) for _ in range(n)]
+
+
+def quantq_worker(url: str, concurrency: int, mode: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "quantq", "--url", url, "worker", "--concurrency", str(concurrency), "--mode", mode,
+            "--status-interval", "0", "--log-level", "warning", *extra]
+
+
+def quantq_drain(url: str, n: int, processes: int, concurrency: int, mode: str) -> float:
+    with backends.from_url(url) as backend:
+        backend.purge(statuses=list(jobs.JobStatus))
+        empty = timed_drain(lambda: [spawn(quantq_worker(url, concurrency, mode, "--burst")) for _ in range(processes)])
+        for i in range(0, n, 1000):
+            backend.enqueue(submissions(min(1000, n - i)))
+        full = timed_drain(lambda: [spawn(quantq_worker(url, concurrency, mode, "--burst")) for _ in range(processes)])
+        done = sum(s.counts["completed"] for s in backend.queue_stats())
+        if done != n:
+            raise RuntimeError(f"only {done} of {n} jobs completed")
+        backend.purge(statuses=list(jobs.JobStatus))
+    return n / max(1e-9, full - empty)
+
+
+def quantq_latency(url: str, samples: int) -> tuple[float, float]:
+    with backends.from_url(url) as backend:
+        backend.purge(statuses=list(jobs.JobStatus))
+        worker = spawn(quantq_worker(url, 1, "process"))
+        try:
+            deadline = time.monotonic() + 30
+            while not backend.list_workers():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the latency worker did not start")
+                time.sleep(0.05)
+            time.sleep(1.0)  # its child process is up and it is idle
+            return poll_latency(lambda: backend.enqueue(submissions(1))[0].id,
+                                lambda job_id: backend.get(job_id).finished, samples)
+        finally:
+            stop([worker])
+
+
+DRAIN_CONFIGS = [(1, 8, "thread"), (1, 2, "process"), (2, 8, "thread"), (2, 2, "process")]
+
+
+def quantq_row(database: str, url: str, n: int, samples: int) -> Result:
+    with backends.from_url(url) as backend:
+        backend.purge(statuses=list(jobs.JobStatus))
+        one = submissions(2000)
+        t = time.perf_counter()
+        for job in one:
+            backend.enqueue([job])
+        single = len(one) / (time.perf_counter() - t)
+        bulk = submissions(n)
+        t = time.perf_counter()
+        for i in range(0, n, 1000):
+            backend.enqueue(bulk[i: i + 1000])
+        bulk_rate = n / (time.perf_counter() - t)
+        backend.purge(statuses=list(jobs.JobStatus))
+    rates = {cfg: quantq_drain(url, n, *cfg) for cfg in DRAIN_CONFIGS}
+    for cfg, rate in rates.items():
+        print(f"  quantq/{database}: {cfg[0]} process(es) x {cfg[1]} {cfg[2]} slot(s): {rate:,.0f} jobs/s", flush=True)
+    one_proc = max(rate for cfg, rate in rates.items() if cfg[0] == 1)
+    best_cfg, best = max(rates.items(), key=lambda kv: kv[1])
+    p50, p99 = quantq_latency(url, samples)
+    return Result("quantq", database, single, bulk_rate, one_proc, best, f"{best_cfg[0]}p x {best_cfg[1]} {best_cfg[2]}", p50, p99)
+
+
+@dataclasses.dataclass
+class Scratch:
+    """A throw-away schema / table prefix / file for one run, removed afterwards."""
+
+    tag: str = dataclasses.field(default_factory=lambda: f"bench_{os.urandom(3).hex()}")
+
+    def pg(self) -> str:
+        return f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={self.tag}"
+
+    def mysql(self) -> str:
+        return f"{MYSQL_URL}{'&' if '?' in MYSQL_URL else '?'}prefix={self.tag}_"
+
+    def cleanup(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            for suffix in ("", "_pgq", "_proc", "_loop"):
+                conn.execute(f"DROP SCHEMA IF EXISTS {self.tag}{suffix} CASCADE")
+        sys.path.insert(0, str(ROOT))
+        from tests.backend_factories import drop_mysql_prefix
+
+        drop_mysql_prefix(MYSQL_URL, f"{self.tag}_")
+
+
+# ---- peers -------------------------------------------------------------------------------------
+
+PEER_MAIN = [sys.executable, str(Path(__file__).resolve())]
+
+
+def pg_dsn(schema: str) -> str:
+    return f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
+
+
+def run_peer_worker(kind: str, schema: str, arg: str) -> None:
+    """Entry point of a peer's worker process (``--peer-worker KIND``)."""
+    if kind == "pgqueuer":
+        import asyncio
+
+        from pgqueuer import PsycopgDriver, QueueManager
+        from pgqueuer.types import QueueExecutionMode
+
+        async def main() -> None:
+            import psycopg
+
+            conn = await psycopg.AsyncConnection.connect(pg_dsn(schema), autocommit=True)
+            qm = QueueManager(PsycopgDriver(conn))
+
+            @qm.entrypoint("noop")
+            async def noop(job: Any) -> None:
+                return None
+
+            drain = arg == "drain"
+            await qm.run(batch_size=100 if drain else 10,
+                         mode=QueueExecutionMode.drain if drain else QueueExecutionMode.continuous,
+                         dequeue_timeout=__import__("datetime").timedelta(seconds=1))
+
+        asyncio.run(main())
+    elif kind == "procrastinate":
+        app = procrastinate_app(schema)
+        with app.open():
+            app.run_worker(queues=["default"], wait=arg != "drain", concurrency=10, install_signal_handlers=True)
+    elif kind == "huey":
+        huey_main(arg)
+    elif kind == "loop":
+        skip_locked_loop(schema)
+    else:
+        raise SystemExit(f"unknown peer worker {kind!r}")
+
+
+def procrastinate_app(schema: str) -> Any:
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=pg_dsn(schema)))
+
+    @app.task(name="noop")
+    def noop() -> None:
+        return None
+
+    return app
+
+
+def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
+    import asyncio
+
+    import psycopg
+    from pgqueuer import PsycopgDriver, Queries
+
+    schema = f"{scratch.tag}_pgq"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+
+    async def with_queries(fn: Callable[[Any], Any]) -> Any:
+        conn = await psycopg.AsyncConnection.connect(pg_dsn(schema), autocommit=True)
+        try:
+            return await fn(Queries(PsycopgDriver(conn)))
+        finally:
+            await conn.close()
+
+    asyncio.run(with_queries(lambda q: q.install(create_schema=False)))
+
+    async def enqueue(q: Any) -> tuple[float, float]:
+        t = time.perf_counter()
+        for _ in range(2000):
+            await q.enqueue("noop", None)
+        single = 2000 / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for i in range(0, n, 1000):
+            k = min(1000, n - i)
+            await q.enqueue(["noop"] * k, [None] * k, [0] * k)
+        return single, n / (time.perf_counter() - t)
+
+    async def clear(q: Any) -> None:
+        await q.clear_queue(None)
+
+    def drain(processes: int) -> float:
+        asyncio.run(with_queries(clear))
+        empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "drain"]) for _ in range(processes)])
+        asyncio.run(with_queries(lambda q: q.enqueue(["noop"] * n, [None] * n, [0] * n)))
+        full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "drain"]) for _ in range(processes)])
+        with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+            left = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()[0]
+        if left:
+            raise RuntimeError(f"pgqueuer left {left} jobs")
+        return n / max(1e-9, full - empty)
+
+    single, bulk = asyncio.run(with_queries(enqueue))
+    asyncio.run(with_queries(clear))
+    one, two = drain(1), drain(2)
+    # latency: a continuous worker; a job is done when pgqueuer has logged it successful
+    worker = spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "serve"])
+    try:
+        time.sleep(2.0)
+        conn = psycopg.connect(pg_dsn(schema), autocommit=True)
+
+        def submit() -> int:
+            return conn.execute("SELECT fn_pgqueuer_enqueue()").fetchone()[0] if False else asyncio.run(
+                with_queries(lambda q: q.enqueue("noop", None)))[0]
+
+        p50, p99 = poll_latency(submit, lambda job_id: conn.execute(
+            "SELECT 1 FROM pgqueuer_log WHERE job_id = %s AND status = 'successful'", (job_id,)).fetchone() is not None, samples)
+        conn.close()
+    finally:
+        stop([worker])
+    best = max((one, "1p"), (two, "2p"))
+    return Result("pgqueuer", "PostgreSQL", single, bulk, one, best[0], f"{best[1]}, batch 100", p50, p99,
+                  "latency includes its completion-log flush")
+
+
+def procrastinate_row(n: int, samples: int, scratch: Scratch) -> Result:
+    import psycopg
+
+    schema = f"{scratch.tag}_proc"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    app = procrastinate_app(schema)
+    with app.open():
+        app.schema_manager.apply_schema()
+        noop = app.tasks["noop"]
+        t = time.perf_counter()
+        for _ in range(2000):
+            noop.defer()
+        single = 2000 / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for i in range(0, n, 1000):
+            noop.batch_defer(*[{}] * min(1000, n - i))
+        bulk = n / (time.perf_counter() - t)
+        with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+            conn.execute("DELETE FROM procrastinate_jobs")
+
+        def drain(processes: int) -> float:
+            with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+                conn.execute("DELETE FROM procrastinate_jobs")
+            empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "drain"]) for _ in range(processes)])
+            for i in range(0, n, 1000):
+                noop.batch_defer(*[{}] * min(1000, n - i))
+            full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "drain"]) for _ in range(processes)])
+            with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+                ok = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'").fetchone()[0]
+            if ok != n:
+                raise RuntimeError(f"procrastinate finished {ok} of {n}")
+            return n / max(1e-9, full - empty)
+
+        one, two = drain(1), drain(2)
+        with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+            conn.execute("DELETE FROM procrastinate_jobs")
+        worker = spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "serve"])
+        try:
+            time.sleep(2.0)
+            conn = psycopg.connect(pg_dsn(schema), autocommit=True)
+            p50, p99 = poll_latency(lambda: noop.defer(), lambda job_id: conn.execute(
+                "SELECT 1 FROM procrastinate_jobs WHERE id = %s AND status = 'succeeded'", (job_id,)).fetchone() is not None,
+                samples)
+            conn.close()
+        finally:
+            stop([worker])
+    best = max((one, "1p"), (two, "2p"))
+    return Result("procrastinate", "PostgreSQL", single, bulk, one, best[0], f"{best[1]} x 10", p50, p99)
+
+
+LOOP_SCHEMA = """
+CREATE TABLE jobs (id bigserial PRIMARY KEY, task text NOT NULL, args jsonb NOT NULL DEFAULT '{}',
+                   status text NOT NULL DEFAULT 'queued', result jsonb);
+CREATE INDEX jobs_queued ON jobs (id) WHERE status = 'queued';
+"""
+
+
+def skip_locked_loop(schema: str) -> None:
+    """The ceiling: claim 100 rows per statement, 'run' them, mark them done in one statement."""
+    import psycopg
+
+    with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+        while True:
+            with conn.transaction():
+                ids = [r[0] for r in conn.execute(
+                    "UPDATE jobs SET status = 'running' WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' "
+                    "ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id")]
+            if not ids:
+                return
+            conn.execute("UPDATE jobs SET status = 'done', result = 'null' WHERE id = ANY(%s)", (ids,))
+
+
+def loop_row(n: int, scratch: Scratch) -> Result:
+    import psycopg
+
+    schema = f"{scratch.tag}_loop"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+        conn.execute(LOOP_SCHEMA)
+
+    def drain(processes: int) -> float:
+        with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+            conn.execute("TRUNCATE jobs")
+            empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "loop", schema, ""]) for _ in range(processes)])
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO jobs (task) VALUES (%s)", [("noop",)] * n)
+            full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "loop", schema, ""]) for _ in range(processes)])
+            done = conn.execute("SELECT count(*) FROM jobs WHERE status = 'done'").fetchone()[0]
+        if done != n:
+            raise RuntimeError(f"the loop finished {done} of {n}")
+        return n / max(1e-9, full - empty)
+
+    one, two = drain(1), drain(2)
+    best = max((one, "1p"), (two, "2p"))
+    return Result("SKIP LOCKED loop", "PostgreSQL", None, None, one, best[0], f"{best[1]}, 100/statement",
+                  note="no task layer: the ceiling")
+
+
+def huey_app(path: str) -> Any:
+    from huey import SqliteHuey
+
+    huey = SqliteHuey(filename=path)
+
+    @huey.task(name="noop")
+    def noop() -> int:
+        return 1  # huey stores no None results, and the probes wait for a result
+
+    return huey, noop
+
+
+def huey_main(arg: str) -> None:
+    """A huey consumer; ``drain:PATH:N`` exits once N results are stored."""
+    mode, path, n = arg.split(":", 2)
+    huey, _ = huey_app(path)
+    consumer = huey.create_consumer(workers=int(os.environ.get("HUEY_WORKERS", "1")), worker_type="thread",
+                                    periodic=False, initial_delay=0.001, max_delay=0.01, backoff=1.15)
+    import threading
+
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    if mode != "drain":
+        thread.join()
+        return
+    while huey.result_count() < int(n):
+        time.sleep(0.002)
+    consumer.stop(graceful=False)
+
+
+def huey_row(n: int, samples: int, tmp: str) -> Result:
+    path = f"{tmp}/huey.db"
+    huey, noop = huey_app(path)
+    t = time.perf_counter()
+    for _ in range(2000):
+        noop()
+    single = 2000 / (time.perf_counter() - t)
+    huey.flush()
+
+    def drain(processes: int) -> float:
+        huey.flush()
+        empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "huey", "", f"drain:{path}:0"]) for _ in range(processes)])
+        for _ in range(n):
+            noop()
+        full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "huey", "", f"drain:{path}:{n}"]) for _ in range(processes)])
+        return n / max(1e-9, full - empty)
+
+    one = drain(1)
+    huey.flush()
+    worker = spawn([*PEER_MAIN, "--peer-worker", "huey", "", f"serve:{path}:0"])
+    try:
+        time.sleep(1.5)
+        p50, p99 = poll_latency(lambda: noop(), lambda r: r.get(preserve=True) is not None, samples)
+    finally:
+        stop([worker])
+    return Result("huey", "SQLite", single, None, one, one, "1p x 1 thread", p50, p99, "no bulk enqueue API")
+
+
+# ---- the table ---------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if unit == "rate" else f"{value:.2f}"
+
+
+def print_table(results: list[Result], n: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"SQL queues: {n:,} no-op jobs, {CORES} cores (jobs/s; latency in ms)")
+    for name in ("system", "database", "enqueue 1/call", "enqueue bulk", "drain 1 proc", "drain best", "best config",
+                 "p50 ms", "p99 ms", "note"):
+        table.add_column(name, justify="left" if name in ("system", "database", "best config", "note") else "right")
+    for r in results:
+        table.add_row(r.system, r.database, fmt(r.enqueue_one, "rate"), fmt(r.enqueue_bulk, "rate"), fmt(r.drain_one, "rate"),
+                      fmt(r.drain_best, "rate"), r.best_config, fmt(r.p50, "ms"), fmt(r.p99, "ms"), r.note)
+    Console(width=200).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--only", choices=["quantq", "peers"], default=None)
+    parser.add_argument("--databases", default="PostgreSQL,MariaDB,SQLite", help="quantq rows to run (prefix match)")
+    parser.add_argument("--peer-worker", nargs=3, metavar=("KIND", "SCHEMA", "ARG"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer_worker:
+        run_peer_worker(*args.peer_worker)
+        return
+    scratch = Scratch()
+    results: list[Result] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.only in (None, "quantq"):
+                for database, url in (("PostgreSQL", scratch.pg()), ("PostgreSQL, worker_commit=async", scratch.pg() + "&worker_commit=async"),
+                                      ("MariaDB", scratch.mysql()), ("SQLite", f"sqlite:///{tmp}/q.db")):
+                    if not any(database.startswith(d) for d in args.databases.split(",")):
+                        continue
+                    print(f"quantq on {database} ...", flush=True)
+                    results.append(quantq_row(database, url, args.jobs, args.latency_samples))
+            if args.only in (None, "peers"):
+                for name, run in (("pgqueuer", lambda: pgqueuer_row(args.jobs, args.latency_samples, scratch)),
+                                  ("procrastinate", lambda: procrastinate_row(args.jobs, args.latency_samples, scratch)),
+                                  ("SKIP LOCKED loop", lambda: loop_row(args.jobs, scratch)),
+                                  ("huey", lambda: huey_row(args.jobs, args.latency_samples, tmp))):
+                    print(f"{name} ...", flush=True)
+                    try:
+                        results.append(run())
+                    except Exception as exc:  # a peer's failure is reported in the table, not fatal
+                        results.append(Result(name, "", note=f"failed: {str(exc)[:60]}"))
+    finally:
+        scratch.cleanup()
+    print_table(results, args.jobs)
+
+
+if __name__ == "__main__":
+    main()
