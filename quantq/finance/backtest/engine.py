@@ -10,7 +10,7 @@ import numpy as np
 
 from quantq.finance.backtest import kernel
 from quantq.finance.backtest.config import ExecutionConfig
-from quantq.finance.backtest.report import performance_report
+from quantq.finance.backtest.report import performance_report, performance_reports
 from quantq.finance.backtest.trades import Trade, trades_from_table
 
 
@@ -25,8 +25,14 @@ class SymbolResult:
     symbol: str
     equity: np.ndarray
     position: np.ndarray
-    trades: tuple[Trade, ...]
+    table: np.ndarray  # the kernel's trade table (kernel.TRADE_FIELDS columns)
     stats: dict[str, Any]
+    times: Sequence[str] | None = None
+
+    @property
+    def trades(self) -> tuple[Trade, ...]:
+        """Trade records, built on demand from ``table``."""
+        return trades_from_table(self.table, self.symbol, self.times)
 
     def to_json(self, *, curves: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"symbol": self.symbol, "stats": self.stats, "trades": [t.to_json() for t in self.trades]}
@@ -100,23 +106,25 @@ def run_backtest(
     if times is not None and len(times) != o.shape[0]:
         raise BacktestInputError(f"{len(times)} times for {o.shape[0]} bars")
     sim = simulate or kernel.simulate
+    o_t, c_t, t_t = (np.ascontiguousarray(a.T) for a in (o, c, t))  # one copy: each column contiguous
+    labels = list(times) if times is not None else None
     dates = None if dates_ns is None else np.asarray(dates_ns, dtype=np.int64)
     if dates is not None and len(dates) != o.shape[0]:
         raise BacktestInputError(f"{len(dates)} dates for {o.shape[0]} bars")
     results = []
-    for j in range(n_sym):
-        cj = np.ascontiguousarray(c[:, j])
-        equity, position, table = sim(
-            np.ascontiguousarray(o[:, j]), cj, np.ascontiguousarray(t[:, j]),
-            config.cash, config.commission, config.size_fraction, config.whole_units, config.close_at_end,
-        )
-        trades = trades_from_table(table, names[j], list(times) if times is not None else None)
-        stats = performance_report(equity, position, trades, cj, config, dates)
-        results.append(SymbolResult(names[j], equity, position, trades, stats))
+    runs = [
+        sim(o_t[j], c_t[j], t_t[j], config.cash, config.commission, config.size_fraction, config.whole_units, config.close_at_end)
+        for j in range(n_sym)
+    ]
+    equities = np.column_stack([run[0] for run in runs])
+    positions = np.column_stack([run[1] for run in runs])
+    stats = performance_reports(equities, positions, [run[2] for run in runs], c, config, dates)
+    for j, (equity, position, table) in enumerate(runs):
+        results.append(SymbolResult(names[j], equity, position, table, stats[j], labels))
     total_equity = np.sum([r.equity for r in results], axis=0)
-    all_trades = [tr for r in results for tr in r.trades]
+    all_tables = np.concatenate([r.table for r in results]) if results else np.empty((0, 6))
     exposure = np.mean([r.position != 0 for r in results], axis=0)
-    portfolio = performance_report(total_equity, exposure, all_trades, np.mean(c, axis=1), config, dates)
+    portfolio = performance_report(total_equity, exposure, all_tables, np.mean(c, axis=1), config, dates)
     portfolio["buy_and_hold_return"] = float(np.mean(c[-1] / c[0] - 1.0))
     portfolio["symbols"] = n_sym
     return BacktestResult(config, tuple(results), {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in portfolio.items()})

@@ -109,9 +109,9 @@ def backtest_targets(panel: Panel, target: np.ndarray, config: ExecutionConfig) 
         inpos = np.zeros(len(all_dates))
         inpos[pos] = sym_res.position != 0
         held = np.maximum(held, inpos)
-    trades = [t for r in results for t in r.trades]
+    table = np.concatenate([r.table for r in results]) if results else np.empty((0, 6))
     first_last = [(panel.close[sl][0], panel.close[sl][-1]) for _, sl in panel.segments()]
-    portfolio = performance_report(total, held, trades, np.array([1.0, 1.0]), config, all_dates) if len(all_dates) else {}
+    portfolio = performance_report(total, held, table, np.array([1.0, 1.0]), config, all_dates) if len(all_dates) else {}
     portfolio["buy_and_hold_return"] = float(np.mean([b / a - 1.0 for a, b in first_last])) if first_last else math.nan
     portfolio["avg_return"] = portfolio.get("avg_trade_return", math.nan)
     return {
