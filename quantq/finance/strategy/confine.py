@@ -131,9 +131,8 @@ def landlock_abi() -> int:
 
 def readable_roots() -> list[str]:
     """The interpreter, its libraries and quantq's own package: the only readable paths."""
-    import quantq
-
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, str(Path(quantq.__file__).parent)}
+    package = str(Path(__file__).resolve().parents[2])  # the quantq package directory
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package}
     roots.update(p for p in sys.path if p and p.startswith(("/usr", sys.prefix, sys.base_prefix)))
     roots.update(("/usr/lib", "/lib", "/lib64", "/usr/lib64"))
     return sorted(r for r in roots if os.path.exists(r) and r not in ("/", "/usr"))

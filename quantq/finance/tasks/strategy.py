@@ -34,6 +34,16 @@ class StrategyFailed(Exception):
     """A strategy was rejected or failed in the sandbox; the message is for the user."""
 
 
+def warm() -> dict[str, Any]:
+    """Call once when a worker (pool child) process starts: loads the numba fill kernel from its
+    cache and starts this process's sandbox runner, so no job pays either cold start.
+    Returns the sandbox self-check (which layers are active, with evidence)."""
+    from quantq.finance.backtest import kernel
+
+    kernel.warm()
+    return default_sandbox().self_check(sandbox_config())
+
+
 def sandbox_config() -> SandboxConfig:
     """Limits for user runs; strict unless ``QUANTQ_STRICT_SANDBOX=0``."""
     return SandboxConfig(strict=os.environ.get(STRICT_ENV, "1") != "0")
