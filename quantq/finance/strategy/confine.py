@@ -28,6 +28,7 @@ PR_SET_PDEATHSIG = 1
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 CLONE_THREAD = 0x00010000
 
 # Landlock (linux/landlock.h); syscall numbers are the same on every architecture since 5.13.
@@ -113,12 +114,17 @@ def apply_limits(*, memory_bytes: int, cpu_seconds: int, open_files: int, file_b
     return resource.getrlimit(resource.RLIMIT_AS)[0] == base + memory_bytes
 
 
-def apply_namespaces() -> dict[str, bool]:
-    """New user, network and IPC namespaces, when the host allows them."""
+def apply_namespaces(pid: bool = False) -> dict[str, bool]:
+    """New user, network and IPC (and with ``pid``, PID) namespaces, when the host allows them.
+
+    A new PID namespace applies to the children forked afterwards: the caller must fork once
+    more for it to take effect (the first child is PID 1 of the namespace)."""
     flags = CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC
+    if pid and _libc.unshare(flags | CLONE_NEWPID) == 0:
+        return {"user": True, "network": True, "ipc": True, "pid": True}
     if _libc.unshare(flags) == 0:
-        return {"user": True, "network": True, "ipc": True}
-    got = {"user": False, "network": False, "ipc": False}
+        return {"user": True, "network": True, "ipc": True, "pid": False}
+    got = {"user": False, "network": False, "ipc": False, "pid": False}
     for name, flag in (("network", CLONE_NEWNET), ("ipc", CLONE_NEWIPC)):
         got[name] = _libc.unshare(flag) == 0  # root without a user namespace (some containers)
     return got

@@ -50,6 +50,7 @@ class _Prepared:
 
 
 _prepared: _Prepared | None = None
+_namespaces: dict[str, bool] = {}  # entered by the spare before its request arrived
 
 
 def _confine(layers: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def _confine(layers: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
         open_files=int(limits["open_files"]),
         file_bytes=int(limits.get("max_file_bytes", 0)),
     )
-    active["namespaces"] = confine.apply_namespaces() if layers.get("namespaces") else {}
+    active["namespaces"] = dict(_namespaces) if layers.get("namespaces") else {}
     if layers.get("landlock"):
         active["landlock"] = confine.restrict_landlock(prep.landlock)
     else:
@@ -93,10 +94,34 @@ def _isolate(keep: tuple[int, ...]) -> None:
     os.closerange(last + 1, 65536)
 
 
-def _spare_main(req_fd: int, out_fd: int) -> None:
-    """A pre-forked child: wait for one request, run it, exit. Never reused."""
-    global _prepared
+def _relay(child: int) -> None:
+    """Outside the PID namespace: wait for its PID 1 and end the same way (the runner reads it)."""
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
+
+
+def _spare_main(req_fd: int, out_fd: int, namespaces: bool) -> None:
+    """A pre-forked child: wait for one request, run it, exit. Never reused.
+
+    With ``namespaces`` it first enters new user, network, IPC and PID namespaces; the run
+    itself happens in a second child, PID 1 of the new PID namespace, which sees no other
+    process. This process only relays how that child ended."""
+    global _prepared, _namespaces
     _isolate((req_fd, out_fd))
+    if namespaces:
+        _namespaces = confine.apply_namespaces(pid=True)
+        if _namespaces["pid"]:
+            child = os.fork()
+            if child:
+                os.close(req_fd)
+                os.close(out_fd)
+                _relay(child)
     _prepared = _Prepared()
     with os.fdopen(req_fd, "rb", buffering=1 << 20) as stream:
         try:
@@ -189,7 +214,8 @@ def _evidence() -> dict[str, str]:
 class _Spare:
     """A forked child waiting for its request (fork cost paid before the request arrives)."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespaces: bool = True) -> None:
+        self.namespaces = namespaces
         req_r, self.req_w = os.pipe()
         self.res_r, res_w = os.pipe()
         self.pid = os.fork()
@@ -198,7 +224,7 @@ class _Spare:
             try:
                 os.close(self.req_w)
                 os.close(self.res_r)
-                _spare_main(req_r, res_w)
+                _spare_main(req_r, res_w, namespaces)
             except BaseException:  # noqa: BLE001
                 code = 70
             os._exit(code)
@@ -268,23 +294,26 @@ def _collect(spare: _Spare, deadline: float) -> tuple[bytes, bool, bool]:
     return b"".join(chunks), timed_out, overflow
 
 
-def _reap(pid: int, deadline: float) -> tuple[int, bool]:
-    """Wait for the child to end (killing its group at the deadline); (status, killed_by_us)."""
+def _reap(pid: int, deadline: float) -> tuple[int, bool, float]:
+    """Wait for the child to end (killing its group at the deadline);
+    (status, killed_by_us, CPU seconds of the child and the children it reaped)."""
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
-            return status, False
+            return status, False, usage.ru_utime + usage.ru_stime
         if time.monotonic() >= deadline:
             _kill_group(pid)
-            return os.waitpid(pid, 0)[1], True
+            _, status, usage = os.wait4(pid, 0)
+            return status, True, usage.ru_utime + usage.ru_stime
         time.sleep(0.002)
 
 
-def _classify(status: int, limits: dict[str, Any]) -> dict[str, Any]:
+def _classify(status: int, limits: dict[str, Any], cpu: float = 0.0) -> dict[str, Any]:
     """Turn how a child ended without a readable result into an error."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        if sig == signal.SIGXCPU:
+        # PID 1 of a namespace ignores SIGXCPU, so the hard limit's SIGKILL ends it: tell by CPU used
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= float(limits["cpu_seconds"]) - 0.05):
             return _error("cpu_limit", f"the strategy used more than {limits['cpu_seconds']} s of CPU time")
         if sig == signal.SIGKILL:
             return _error("killed", "the strategy process was killed (memory pressure or an outside signal)")
@@ -302,8 +331,8 @@ def run_request(spare: _Spare, req: dict[str, Any], frame: bytes) -> tuple[dict[
     arrays: dict[str, np.ndarray] = {}
     if not _send(spare, frame, deadline):
         os.close(spare.res_r)
-        status, killed = _reap(spare.pid, deadline)
-        header = _error("timeout", "the strategy did not accept its input in time") if killed else _classify(status, limits)
+        status, killed, cpu = _reap(spare.pid, deadline)
+        header = _error("timeout", "the strategy did not accept its input in time") if killed else _classify(status, limits, cpu)
         return _usage(header, started), arrays, False
     data, timed_out, overflow = _collect(spare, deadline)
     if timed_out or overflow:
@@ -323,8 +352,8 @@ def run_request(spare: _Spare, req: dict[str, Any], frame: bytes) -> tuple[dict[
             _kill_group(spare.pid)
             os.waitpid(spare.pid, 0)
             return _usage(_error("invalid_result", f"unreadable output from the strategy process: {exc}"), started), {}, False
-    status, killed = _reap(spare.pid, deadline)
-    header = _error("timeout", f"the strategy ran longer than {limits['wall_seconds']} s (wall clock) and was killed") if killed else _classify(status, limits)
+    status, killed, cpu = _reap(spare.pid, deadline)
+    header = _error("timeout", f"the strategy ran longer than {limits['wall_seconds']} s (wall clock) and was killed") if killed else _classify(status, limits, cpu)
     return _usage(header, started), {}, False
 
 
@@ -353,6 +382,10 @@ def serve(stdin: BinaryIO, out_fd: int) -> None:
         if op == "ping":
             header, out = {"ok": True, "pid": os.getpid(), "env": sorted(os.environ), "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}, {}
         elif op in ("run", "probe"):
+            want = bool(req.get("layers", {}).get("namespaces"))
+            if spare.namespaces != want:  # namespaces are entered before the request: swap the spare
+                spare.discard()
+                spare = _Spare(want)
             header, out, pending = run_request(spare, req, frame)
         else:
             header, out = _error("protocol", f"unknown op {op!r}"), {}
@@ -361,7 +394,7 @@ def serve(stdin: BinaryIO, out_fd: int) -> None:
             if pending:  # the child wrote its result and is exiting: make sure, then reap
                 _kill_group(spare.pid)
                 os.waitpid(spare.pid, 0)
-            spare = _Spare()
+            spare = _Spare(spare.namespaces)
 
 
 def _warm() -> None:

@@ -171,3 +171,14 @@ def test_config_rejects_nonsense():
         SandboxConfig(cpu_seconds=0)
     with pytest.raises(ValueError):
         SandboxConfig(wall_seconds=-1)
+
+
+def test_pid_namespace_hides_every_other_process(sandbox, panel):
+    report = sandbox.self_check(FAST)
+    if not report["namespaces"].get("pid"):
+        pytest.skip("this host refuses PID namespaces (detected by the self-check)")
+    src = "import os\ndef strategy(df):\n    return [{'ticker': 'A', 'date': 'd', 'signal': True, 'pid': os.getpid(), 'ppid': os.getppid()}]\n"
+    row = sandbox.run(src, "strategy", "backtest", panel, dataclasses.replace(FAST, python_guards=False)).rows[0]
+    assert (row["pid"], row["ppid"]) == (1, 0)  # PID 1 of its own namespace; its parent is outside
+    plain = sandbox.run(src, "strategy", "backtest", panel, dataclasses.replace(FAST, python_guards=False, namespaces=False)).rows[0]
+    assert plain["pid"] > 1 and plain["ppid"] > 1
