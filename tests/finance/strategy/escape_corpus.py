@@ -52,6 +52,7 @@ CASES: list[Case] = [
     _c("numpy-save", "import numpy as np\nnp.save('@MARK@', np.zeros(3))\nx = 'written'"),
     _c("posix-shm", "x = open('/dev/shm/quantq-escape', 'w').write('pwned')"),
     _c("symlink", "import os\nos.symlink('/etc/passwd', '@MARK@')\nx = 'linked'"),
+    _c("inherited-fds", "import os\nfor fd in range(64):\n    try:\n        os.write(fd, b'junk')\n    except OSError:\n        pass\nx = 'wrote'", sabotage=False),  # junk in the result pipe: unreadable
     _c("memfd", "import os\nfd = os.memfd_create('x')\nos.write(fd, b'x' * 4096)\nx = fd"),
     # --- processes and programs ---------------------------------------------------------
     _c("subprocess-run", "import subprocess\nx = subprocess.run(['/bin/echo', 'hi'], capture_output=True).stdout"),
