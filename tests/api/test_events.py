@@ -38,7 +38,7 @@ def read_sse(response: httpx.Response, stop: Callable[[dict[str, Any]], bool] | 
 def test_sse_delivers_progress_in_order_and_ends_at_terminal(backend: Backend, serve: Callable[..., Running],
                                                              worker: Callable[..., WorkerThread]) -> None:
     api = serve(backend)
-    job = api.client.post("/api/jobs", json={"task": "quantq.sleep", "args": {"seconds": 1.2}}).json()
+    job = api.client.post("/api/jobs", json={"task": "quantq.sleep", "args": {"seconds": 0.8}}).json()
     worker(backend)
     with api.client.stream("GET", f"/api/jobs/{job['id']}/events") as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
@@ -168,16 +168,16 @@ def test_streams_on_one_job_share_one_poll(sqlite_backend: Backend, serve: Calla
     threads = [threading.Thread(target=watch) for _ in range(12)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    time.sleep(0.6)
     started = calls["get"]
-    time.sleep(1.0)  # about 1 s / 0.15 s = 7 ticks: one read per tick, not one per stream
+    time.sleep(0.9)  # about 0.9 s / 0.15 s = 6 ticks: one read per tick, not one per stream
     during = calls["get"] - started
     httpx.delete(f"{api.url}/api/jobs/{job['id']}")
     for t in threads:
         t.join(20)
     assert len(results) == 12
     assert all(r[0]["data"]["status"] == "queued" and r[-1]["data"]["status"] == "cancelled" for r in results)
-    assert 1 <= during <= 14, during  # per-stream polling would be about 12 x 7 reads
+    assert 1 <= during <= 12, during  # per-stream polling would be about 12 x 6 reads
 
 
 def test_event_source_is_pluggable(sqlite_backend: Backend) -> None:

@@ -29,7 +29,7 @@ def test_submit_run_read_result(backend: Backend, serve: Callable[..., Running],
 def test_result_before_finish_is_409_and_progress_moves(backend: Backend, serve: Callable[..., Running],
                                                         worker: Callable[..., WorkerThread]) -> None:
     api = serve(backend)
-    job = api.client.post("/api/jobs", json={"task": "quantq.sleep", "args": {"seconds": 1.0}}).json()
+    job = api.client.post("/api/jobs", json={"task": "quantq.sleep", "args": {"seconds": 0.7}}).json()
     early = api.client.get(f"/api/jobs/{job['id']}/result")
     assert early.status_code == 409 and early.json()["code"] == "job_not_finished"
     assert early.json()["details"]["status"] == "queued"
@@ -44,7 +44,7 @@ def test_result_before_finish_is_409_and_progress_moves(backend: Backend, serve:
         time.sleep(0.1)
     assert any(0 < v < 100 for v in seen), seen
     assert seen == sorted(seen)
-    assert api.client.get(f"/api/jobs/{job['id']}/result").json()["result"] == {"slept": 1.0}
+    assert api.client.get(f"/api/jobs/{job['id']}/result").json()["result"] == {"slept": 0.7}
 
 
 def test_failure_then_retry(backend: Backend, serve: Callable[..., Running], worker: Callable[..., WorkerThread]) -> None:

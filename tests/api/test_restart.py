@@ -70,7 +70,7 @@ def test_restart_api_while_jobs_run(tmp_path: Path, processes: list[ApiProcess],
     first = ApiProcess(url, port)
     processes.append(first)
     client = httpx.Client(base_url=first.base, timeout=10)
-    ids = [client.post("/api/jobs", json={"task": "quantq.sleep", "args": {"seconds": 1.5}}).json()["id"] for _ in range(3)]
+    ids = [client.post("/api/jobs", json={"task": "quantq.sleep", "args": {"seconds": 1.2}}).json()["id"] for _ in range(3)]
     waiting = client.post("/api/jobs", json={"task": "quantq.echo", "args": {"after": "restart"}}).json()["id"]
     backend = backends.from_url(url)  # the worker is its own party: it shares only the database
     try:
@@ -87,9 +87,9 @@ def test_restart_api_while_jobs_run(tmp_path: Path, processes: list[ApiProcess],
         client = httpx.Client(base_url=second.base, timeout=10)
         for job_id in ids:
             done = wait_for(client, job_id, {"completed", "failed", "cancelled"})
-            assert done["status"] == "completed" and done["result"] == {"slept": 1.5} and done["attempts"] == 1
+            assert done["status"] == "completed" and done["result"] == {"slept": 1.2} and done["attempts"] == 1
         assert wait_for(client, waiting, {"completed"})["result"] == {"after": "restart"}
-        assert client.get(f"/api/jobs/{ids[0]}/result").json()["result"] == {"slept": 1.5}
+        assert client.get(f"/api/jobs/{ids[0]}/result").json()["result"] == {"slept": 1.2}
         w.stop()
     finally:
         backend.close()
