@@ -69,6 +69,11 @@ class ApiState:
                 raise ApiError(422 if isinstance(exc, errors.InvalidArguments) else 404,
                                "invalid_arguments" if isinstance(exc, errors.InvalidArguments) else "unknown_task",
                                f"{prefix(i)}: {exc}", {"index": i, **_details(exc)}) from None
+        for i, (submission, new) in enumerate(zip(submissions, built, strict=True)):
+            if submission.get("id") is not None:  # refuse before storing anything, so a batch stays all-or-nothing
+                existing = self.backend.get(new.id)
+                if existing is not None and existing.task != new.task:
+                    raise self._conflict(existing, i if prefix else None)
         stored = self.backend.enqueue(built)
         out = []
         for new, kept in zip(built, stored, strict=True):
@@ -78,14 +83,21 @@ class ApiState:
                 abs((kept.created_at - new.created_at).total_seconds()) < 0.001
             created = same_time and kept.task == new.task
             if not created and kept.task != new.task:
-                raise ApiError(409, "id_conflict", f"job id {kept.id!r} already names a {kept.task!r} job",
-                               {"id": kept.id, "existing_task": kept.task})
+                raise self._conflict(kept, None)
             out.append((kept, created))
         if self.immediate:
             from quantq.worker.inline import run_pending
 
             run_pending(self.backend, self.registry, {job.queue for job in stored})
         return out
+
+    @staticmethod
+    def _conflict(existing: jobs.Job, index: int | None) -> ApiError:
+        where = f"jobs[{index}]: " if index is not None else ""
+        details: dict[str, Any] = {"id": existing.id, "existing_task": existing.task}
+        if index is not None:
+            details["index"] = index
+        return ApiError(409, "id_conflict", f"{where}job id {existing.id!r} already names a {existing.task!r} job", details)
 
     def rate_limit(self, caller: Caller, cost: int) -> None:
         wait = self.limiter.take(caller.label, cost)

@@ -172,3 +172,15 @@ def test_worker_view_while_running(backend: Backend, serve: Callable[..., Runnin
     assert w["id"] == "wv-1" and w["alive"] and w["current_jobs"] == [job["id"]] and w["pid"] > 0
     assert w["queues"] == ["default"] and w["heartbeat_age_seconds"] < 60
     api.client.delete(f"/api/jobs/{job['id']}")
+
+
+def test_batch_with_conflicting_id_stores_nothing(backend: Backend, serve: Callable[..., Running]) -> None:
+    api = serve(backend)
+    assert api.client.post("/api/jobs", json={"id": "taken", "task": "quantq.echo"}).status_code == 201
+    r = api.client.post("/api/jobs/batch", json={"jobs": [{"id": "fresh-1", "task": "quantq.noop"},
+                                                         {"id": "taken", "task": "quantq.noop"}]})
+    assert r.status_code == 409 and r.json()["code"] == "id_conflict" and r.json()["details"]["index"] == 1
+    assert api.client.get("/api/jobs/fresh-1").status_code == 404
+    replay = api.client.post("/api/jobs/batch", json={"jobs": [{"id": "fresh-2", "task": "quantq.noop"},
+                                                              {"id": "taken", "task": "quantq.echo"}]})
+    assert replay.status_code == 201 and replay.json()["created"] == [True, False]
