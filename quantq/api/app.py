@@ -157,12 +157,13 @@ def create_app(target: str | quantq.App | Backend | None = None, *, settings: Se
     app.include_router(events.router)
     app.include_router(system.router)
     app.include_router(compat.make_router(state.registry))
-    # outermost last: the body guard sees requests before anything parses them
+    # the last added is the outermost: CORS wraps everything (so a browser can read even a 413),
+    # then the Host check, then the body guard, before anything parses a body
+    app.add_middleware(BodyGuard, max_bytes=config.max_body_bytes)
+    if not config.keys and not config.insecure:
+        app.add_middleware(LoopbackHosts)
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Content-Type", "X-API-Key", "Authorization"],
                            expose_headers=["Location", "Retry-After", "Idempotent-Replay"])
-    if not config.keys and not config.insecure:
-        app.add_middleware(LoopbackHosts)
-    app.add_middleware(BodyGuard, max_bytes=config.max_body_bytes)
     return app

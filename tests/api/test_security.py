@@ -126,6 +126,9 @@ def test_cors_only_for_configured_origins(sqlite_backend: Backend, serve: Callab
     assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://desk.example"
     bad = api.client.options("/api/jobs", headers={**pre, "Origin": "https://other.example"})
     assert "access-control-allow-origin" not in bad.headers
+    too_big = api.client.post("/api/jobs", content=b"x" * (2 << 20), headers={"Origin": "https://desk.example",
+                                                                           "Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.headers["access-control-allow-origin"] == "https://desk.example"
     plain = serve(sqlite_backend)  # default: no CORS at all
     assert "access-control-allow-origin" not in plain.client.get("/api/jobs", headers={"Origin": "https://desk.example"}).headers
 
