@@ -198,9 +198,10 @@ class RedisBackend(base.Backend):
                     self._call("enqueue", queue, args, pipe)
                     calls.append(chunk)
             replies = pipe.execute()
+        times: dict[str, datetime | None] = {}  # one script call records one time: parse it once
         for chunk, reply in zip(calls, replies):
             for i, rec in zip(chunk, reply if chunk else ()):
-                out[i] = _stored(new_jobs[i], rec)
+                out[i] = _stored(new_jobs[i], rec, times)
         return out  # type: ignore[return-value]
 
     def get(self, job_id: str) -> jobs.Job | None:
@@ -649,13 +650,30 @@ def _group(claims: Sequence[jobs.Claim]) -> dict[str, list[tuple[int, jobs.Claim
     return groups
 
 
-def _stored(job: jobs.Job, rec: list[str]) -> jobs.Job:
-    if len(rec) == 3:  # new: status, created_at, updated_at as Redis recorded them
-        return job.replace(
-            status=S(rec[0]), attempts=0, created_at=jobs.from_timestamp(float(rec[1])),
-            updated_at=jobs.from_timestamp(float(rec[2])), run_at=jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None,
-        )
-    return job_from_hash(pairs_to_dict(rec))
+_JOB_SLOTS = jobs.Job.__slots__
+
+
+def _copy_with(job: jobs.Job, **changes: Any) -> jobs.Job:
+    """``job.replace(**changes)`` without dataclass machinery: bulk enqueue returns thousands.
+    The copy is finished before anyone sees it, so it stays frozen for its users."""
+    new = object.__new__(jobs.Job)
+    for name in _JOB_SLOTS:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(job, name))
+    return new
+
+
+def _stored(job: jobs.Job, rec: list[str], times: dict[str, datetime | None]) -> jobs.Job:
+    if len(rec) != 3:
+        return job_from_hash(pairs_to_dict(rec))  # the id existed: the stored job
+    status, created, updated = rec  # new: as Redis recorded them
+    if status == job.status.value and job.created_at is not None and job.updated_at == job.created_at and not job.attempts:
+        return job  # recorded exactly as given (its times round-trip to the microsecond)
+    for text in (created, updated):
+        if text not in times:
+            times[text] = jobs.from_timestamp(float(text))
+    run_at = jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None
+    return _copy_with(job, status=S.QUEUED if status == "queued" else S(status), attempts=0, created_at=times[created],
+                      updated_at=times[updated], run_at=run_at)
 
 
 def _recorded(o: base.Outcome, at: str, run_at: str) -> jobs.Job:

@@ -82,16 +82,15 @@ local function insert_job(i)
   local nexti = first + 2 * nf
   local key = jkey(id)
   if redis.call('EXISTS', key) == 1 then return nexti, redis.call('HGETALL', key), false end
-  if created == '' then created = NOWS end
-  -- an id whose finished job expired may come back: drop what the old one left in the indexes
-  for _, s in ipairs({'completed', 'failed', 'cancelled'}) do redis.call('ZREM', skey(s), id) end
+  if created == '' then created = NOWS end -- a producer's created_at is also the record's first updated_at
   local seq = redis.call('INCR', B .. 'seq')
   local status = 'queued'
   if run_at ~= '' and tonumber(run_at) > NOW then status = 'scheduled' end
-  redis.call('HSET', key, 'v', '1', 'id', id, 'task', task, 'queue', QUEUE, 'priority', prio, 'status', status,
-    'attempts', '0', 'created_at', created, 'updated_at', NOWS, 'seq', seq)
-  if run_at ~= '' then redis.call('HSET', key, 'run_at', run_at) end
-  if nf > 0 then redis.call('HSET', key, unpack(ARGV, first, nexti - 1)) end
+  local fields = {'v', '1', 'id', id, 'task', task, 'queue', QUEUE, 'priority', prio, 'status', status,
+    'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq}
+  if run_at ~= '' then fields[#fields + 1] = 'run_at'; fields[#fields + 1] = run_at end
+  for k = first, nexti - 1 do fields[#fields + 1] = ARGV[k] end
+  redis.call('HSET', key, unpack(fields)) -- one write for the whole record
   restatus(id, nil, status, created)
   redis.call('ZADD', B .. 'task:' .. task, tonumber(created), id)
   if status == 'scheduled' then
@@ -100,5 +99,5 @@ local function insert_job(i)
     make_ready(id, prio, seq)
   end
   event('enqueued', id, {task = task, status = status})
-  return nexti, {status, created, NOWS}, status == 'queued'
+  return nexti, {status, created, created}, status == 'queued'
 end
