@@ -69,22 +69,20 @@ class ApiState:
                 raise ApiError(422 if isinstance(exc, errors.InvalidArguments) else 404,
                                "invalid_arguments" if isinstance(exc, errors.InvalidArguments) else "unknown_task",
                                f"{prefix(i)}: {exc}", {"index": i, **_details(exc)}) from None
+        existed: set[str] = set()
         for i, (submission, new) in enumerate(zip(submissions, built, strict=True)):
             if submission.get("id") is not None:  # refuse before storing anything, so a batch stays all-or-nothing
                 existing = self.backend.get(new.id)
-                if existing is not None and existing.task != new.task:
-                    raise self._conflict(existing, i if prefix else None)
+                if existing is not None:
+                    if existing.task != new.task:
+                        raise self._conflict(existing, i if prefix else None)
+                    existed.add(new.id)
         stored = self.backend.enqueue(built)
         out = []
         for new, kept in zip(built, stored, strict=True):
-            # a stored job that is not the one just built existed before (idempotent replay); stores that
-            # keep times as numbers may round them, hence the tolerance
-            same_time = kept.created_at is not None and new.created_at is not None and \
-                abs((kept.created_at - new.created_at).total_seconds()) < 0.001
-            created = same_time and kept.task == new.task
-            if not created and kept.task != new.task:
+            if kept.task != new.task:  # another submission took the id in the meantime
                 raise self._conflict(kept, None)
-            out.append((kept, created))
+            out.append((kept, kept.id not in existed))
         if self.immediate:
             from quantq.worker.inline import run_pending
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,8 +20,10 @@ from quantq.worker import Worker, WorkerOptions
 from tests import backend_factories
 
 #: the API runs on every backend through the interface; these (state shared between processes) are exercised
-#: here -- redis once its factory exists.  The memory backend is process-local, so an API over it is a toy.
-BACKENDS = [name for name in ("sqlite", "redis") if name in backend_factories.FACTORIES]
+#: here -- redis once its factory exists; QUANTQ_API_TEST_BACKENDS=sqlite,redis,postgres picks others.
+#: The memory backend is process-local, so an API over it serves only its own process.
+_WANTED = os.environ.get("QUANTQ_API_TEST_BACKENDS", "sqlite,redis").split(",")
+BACKENDS = [name for name in _WANTED if name in backend_factories.FACTORIES]
 
 
 @functools.cache
