@@ -26,8 +26,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -273,7 +274,7 @@ def latency(backend: Any, samples: int) -> tuple[float, float]:
         started = time.perf_counter()
         backend.enqueue([job])
         with arrived:
-            arrived.wait_for(lambda: job.id in done, timeout=5)
+            arrived.wait_for(lambda job_id=job.id: job_id in done, timeout=5)
         out.append((done.get(job.id, started + 5) - started) * 1000)
         time.sleep(0.005)
     out.sort()

@@ -18,9 +18,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import redis as redis_py
 from redis.backoff import ExponentialBackoff
@@ -29,7 +30,17 @@ from redis.retry import Retry
 
 from quantq import envelope, errors, jobs
 from quantq.backends import base
-from quantq.backends.redis_keys import WAKE, Keys, error_json, job_argv, job_from_hash, pairs_to_dict, parse_url, result_json, ts
+from quantq.backends.redis_keys import (
+    WAKE,
+    Keys,
+    error_json,
+    job_argv,
+    job_from_hash,
+    pairs_to_dict,
+    parse_url,
+    result_json,
+    ts,
+)
 
 log = logging.getLogger("quantq.redis")
 S = jobs.JobStatus
@@ -59,6 +70,7 @@ class RedisBackend(base.Backend):
         self._channel = self.keys.events if options.events == "pubsub" else ""
         self._where = redis_py.connection.parse_url(options.client_url).get("host", "?")
         try:
+            self.client: Any  # redis.Redis, or redis.cluster.RedisCluster with ?cluster=true
             if options.cluster:
                 from redis.cluster import RedisCluster
 
@@ -128,7 +140,7 @@ class RedisBackend(base.Backend):
     def known_queues(self, refresh: bool = True) -> list[str]:
         if refresh or not self._queues:
             with self._errors():
-                found = set(self.client.smembers(self.keys.queues))
+                found = {str(name) for name in self.client.smembers(self.keys.queues)}
             with self._queues_lock:
                 self._queues = found
         return sorted(self._queues)
@@ -150,7 +162,7 @@ class RedisBackend(base.Backend):
                 for queue in queues:
                     pipe.run("exists", self.keys.job(queue, job_id))
                 found = pipe.execute()
-            for queue, hit in zip(queues, found):
+            for queue, hit in zip(queues, found, strict=True):
                 if hit:
                     return queue
         return None
@@ -199,8 +211,8 @@ class RedisBackend(base.Backend):
                     calls.append(chunk)
             replies = pipe.execute()
         times: dict[str, datetime | None] = {}  # one script call records one time: parse it once
-        for chunk, reply in zip(calls, replies):
-            for i, rec in zip(chunk, reply if chunk else ()):
+        for chunk, reply in zip(calls, replies, strict=True):
+            for i, rec in zip(chunk, reply if chunk else (), strict=bool(chunk)):
                 out[i] = _stored(new_jobs[i], rec, times)
         return out  # type: ignore[return-value]
 
@@ -233,8 +245,8 @@ class RedisBackend(base.Backend):
                 self._call("stats", queue, [], pipe)
             replies = pipe.execute()[1::2]
         out = []
-        for queue, reply in zip(queues, replies):
-            counts = dict(zip(("scheduled", "queued", "running", "completed", "failed", "cancelled"), map(int, reply[:6])))
+        for queue, reply in zip(queues, replies, strict=True):
+            counts = dict(zip(("scheduled", "queued", "running", "completed", "failed", "cancelled"), map(int, reply[:6]), strict=True))
             paused = bool(int(reply[6]))
             if not paused and not any(counts.values()):
                 continue
@@ -306,7 +318,7 @@ class RedisBackend(base.Backend):
         claims: list[jobs.Claim] = []
         waiting = []
         clock = time.monotonic()
-        for queue, reply in zip(plan, replies):
+        for queue, reply in zip(plan, replies, strict=True):
             if int(reply[0]):
                 waiting.append(queue)
             if reply[1] != "":
@@ -341,9 +353,9 @@ class RedisBackend(base.Backend):
                 self._call("renew", queue, [lease, *[x for _, c in items for x in (c.job_id, c.token)]], pipe)
             replies = pipe.execute()
         out: list[jobs.Claim | None] = [None] * len(claims)
-        for (queue, items), reply in zip(groups.items(), replies):
+        for items, reply in zip(groups.values(), replies, strict=True):
             expires = jobs.from_timestamp(float(reply[0]))
-            for (i, claim), ok in zip(items, reply[1:]):
+            for (i, claim), ok in zip(items, reply[1:], strict=True):
                 out[i] = jobs.Claim(job=claim.job, token=claim.token, expires_at=expires) if int(ok) else None  # type: ignore[arg-type]
         return out
 
@@ -354,7 +366,8 @@ class RedisBackend(base.Backend):
             for queue, items in groups.items():
                 self._call("held", queue, [x for _, c in items for x in (c.job_id, c.token)], pipe)
             replies = pipe.execute()
-        return {c.job_id for items, reply in zip(groups.values(), replies) for (_, c), ok in zip(items, reply) if not int(ok)}
+        return {c.job_id for items, reply in zip(groups.values(), replies, strict=True)
+                for (_, c), ok in zip(items, reply, strict=True) if not int(ok)}
 
     def progress(self, claim: jobs.Claim, percent: float, message: str | None) -> None:
         with self._errors():
@@ -410,8 +423,8 @@ class RedisBackend(base.Backend):
                 self._call("report", queue, args, pipe)
             replies = pipe.execute()
         out: list[jobs.Job | None] = [None] * len(outcomes)
-        for items, reply in zip(groups.values(), replies):
-            for (i, _), rec in zip(items, reply):
+        for items, reply in zip(groups.values(), replies, strict=True):
+            for (i, _), rec in zip(items, reply, strict=True):
                 out[i] = _recorded(outcomes[i], rec[0], rec[1]) if rec else None
         return out
 
@@ -463,7 +476,7 @@ class RedisBackend(base.Backend):
         while queues:
             counts = [int(n) for n in self._per_queue("prune", queues, [CHUNK])]
             total += sum(counts)
-            queues = [q for q, n in zip(queues, counts) if n >= CHUNK]
+            queues = [q for q, n in zip(queues, counts, strict=True) if n >= CHUNK]
         return total
 
     # ---- foreign producers -----------------------------------------------------------------
@@ -483,7 +496,7 @@ class RedisBackend(base.Backend):
             now = self.now()
             args: list[Any] = [len(items)]
             for raw in items:
-                args += _ingest_item(raw, queue, now)
+                args += _ingest_item(str(raw), queue, now)
             with self._errors():
                 pipe = self._pipe()
                 self._note_queue(pipe, queue)  # a queue only foreign producers used is still listed
@@ -551,7 +564,7 @@ class RedisBackend(base.Backend):
         if len(queues) == 1:
             inbox = self.keys.inbox(queues[0])
             with self._errors():
-                self.client.blmove(inbox, inbox, timeout, "RIGHT", "RIGHT")
+                self.client.blmove(inbox, inbox, timeout, "RIGHT", "RIGHT")  # type: ignore[arg-type]  # seconds, float since Redis 6
             return
         self._woken.clear()
         for queue in queues:
@@ -634,7 +647,7 @@ class _InboxWaiter(threading.Thread):
             if self.backend._closed.is_set():
                 return
             try:
-                got = self.backend.client.blmove(self.inbox, self.inbox, 1.0, "RIGHT", "RIGHT")
+                got = self.backend.client.blmove(self.inbox, self.inbox, 1, "RIGHT", "RIGHT")
             except redis_py.RedisError:
                 self.backend._closed.wait(0.5)
                 continue

@@ -12,7 +12,8 @@ import dataclasses
 import json
 import os
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from quantq import envelope, errors, jobs
@@ -43,7 +44,7 @@ def parse_url(url: str) -> RedisOptions:
     if not parts.hostname:
         raise errors.ConfigError("the Redis URL names no host (redis://HOST:6379/0)")
     try:
-        parts.port
+        _ = parts.port  # raises on a port that is not a number
     except ValueError:
         raise errors.ConfigError("the Redis URL's port is not a number") from None
     db = parts.path.lstrip("/")
@@ -156,7 +157,7 @@ def job_argv(job: jobs.Job) -> list[str]:
 
 def pairs_to_dict(flat: list[Any]) -> dict[str, str]:
     it = iter(flat)
-    return dict(zip(it, it))
+    return dict(zip(it, it, strict=False))  # pairs: the same iterator twice
 
 
 def _time(value: str | None) -> Any:

@@ -9,7 +9,8 @@ its cost follows the page size, not the number of jobs kept.
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from quantq import jobs
 from quantq.backends import base
@@ -25,9 +26,9 @@ def _scan(backend: RedisBackend, key: str, hi: str, lo: str, page: int) -> Itera
     offset = 0
     while True:
         with backend._errors():
-            rows = backend.client.zrange(key, hi, lo, desc=True, byscore=True, offset=offset, num=page, withscores=True)
+            rows: list[Any] = backend.client.zrange(key, hi, lo, desc=True, byscore=True, offset=offset, num=page, withscores=True)
         for member, score in rows:
-            yield score, member
+            yield float(score), str(member)
         if len(rows) < page:
             return
         offset += page
@@ -67,7 +68,7 @@ def list_jobs(backend: RedisBackend, flt: base.JobFilter) -> list[jobs.Job]:
         with backend._errors():
             pipe = backend._pipe()
             for queue, job_id in batch:
-                pipe.hgetall(backend.keys.job(queue, job_id))
+                pipe.run("hgetall", backend.keys.job(queue, job_id))
             hashes = pipe.execute()
         for h in hashes:
             if h and (not wanted or h.get("status") in wanted) and len(out) < flt.limit:

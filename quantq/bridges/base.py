@@ -17,8 +17,9 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import redis as redis_py
 
@@ -61,7 +62,7 @@ class Item:
 
 
 def iso(value: datetime | None = None) -> str:
-    return (value or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (value or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Bridge(abc.ABC):
@@ -158,7 +159,7 @@ class BridgeRunner:
             log.warning("bridge %s: recovery postponed: %s", self.bridge.name, exc)
         while not self._stop.is_set():
             try:
-                raw = self.client.blmove(self.bridge.source, self.processing, 1.0, "RIGHT", "LEFT")
+                raw = self.client.blmove(self.bridge.source, self.processing, 1, "RIGHT", "LEFT")
                 delay = 0.2
             except redis_py.RedisError as exc:
                 log.warning("bridge %s: Redis unreachable (%s); retrying in %.1fs", self.bridge.name, exc, delay)
@@ -304,7 +305,7 @@ class BridgeRunner:
         pipe = client.pipeline(transaction=False)  # the Redis backend: one round trip for all
         for job_id, note in pending.items():
             pipe.hgetall(keys.job(note["queue"], job_id))
-        return {job_id: job_from_hash(h) if h else None for job_id, h in zip(pending, pipe.execute())}
+        return {job_id: job_from_hash(h) if h else None for job_id, h in zip(pending, pipe.execute(), strict=True)}
 
 
 def worker_tag() -> str:

@@ -10,7 +10,8 @@ task (default ``deeper_analysis``).  Status words: queued, processing, completed
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from quantq import jobs
 from quantq.bridges.base import BadItem, Bridge, Item, Route, iso

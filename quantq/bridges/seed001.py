@@ -9,7 +9,8 @@ when the task left them out) or ``error`` (``data`` is ``{"error", "completed_at
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from quantq import jobs
 from quantq.bridges.base import BadItem, Bridge, Item, Route, iso

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis as redis_py
 
-from quantq import envelope, errors, jobs
+from quantq import builtin_tasks, envelope, errors, jobs, tasks
 from quantq.backends import from_url
 from quantq.backends.base import JobFilter
 from quantq.backends.redis import RedisBackend
 from quantq.backends.redis_keys import parse_url, url_from_env
-from quantq import builtin_tasks, tasks
 from quantq.worker.worker import Worker, WorkerOptions
 from tests import backend_factories
 

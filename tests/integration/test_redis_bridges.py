@@ -9,16 +9,16 @@ import os
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis as redis_py
 
-from quantq import errors
+from quantq import builtin_tasks, errors, tasks
 from quantq.backends.redis import RedisBackend
 from quantq.bridges import BRIDGES, Route, open_bridge
 from quantq.compat.seed001 import add_backtest_task, add_screening_task, get_task_result
-from quantq import builtin_tasks, tasks
 from quantq.worker.worker import Worker, WorkerOptions
 from tests.services import service_url
 
