@@ -122,6 +122,7 @@ def _spare_main(req_fd: int, out_fd: int, namespaces: bool) -> None:
                 os.close(req_fd)
                 os.close(out_fd)
                 _relay(child)
+            confine.die_with_parent()  # the relay's death (killed with the group) ends the run too
     _prepared = _Prepared()
     with os.fdopen(req_fd, "rb", buffering=1 << 20) as stream:
         try:

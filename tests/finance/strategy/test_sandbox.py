@@ -182,3 +182,26 @@ def test_pid_namespace_hides_every_other_process(sandbox, panel):
     assert (row["pid"], row["ppid"]) == (1, 0)  # PID 1 of its own namespace; its parent is outside
     plain = sandbox.run(src, "strategy", "backtest", panel, dataclasses.replace(FAST, python_guards=False, namespaces=False)).rows[0]
     assert plain["pid"] > 1 and plain["ppid"] > 1
+
+
+def test_runner_dies_with_the_worker_process(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    code = (
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(root)!r})\n"
+        "from quantq.finance.strategy.sandbox import Sandbox\n"
+        "sb = Sandbox(); print(sb.ping()['pid'], flush=True)\n"
+        "os._exit(0)\n"  # the worker dies without closing anything
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    runner = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{runner}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = Path(f"/proc/{runner}/stat").read_text().split()[2] if Path(f"/proc/{runner}").exists() else "gone"
+    assert status in ("gone", "Z"), status
