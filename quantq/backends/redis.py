@@ -34,11 +34,16 @@ from quantq.backends.redis_keys import (
     WAKE,
     Keys,
     error_json,
+    expected_job,
+    group_by_queue,
+    ingest_item,
     job_argv,
     job_from_hash,
     pairs_to_dict,
     parse_url,
+    recorded_job,
     result_json,
+    stored_job,
     ts,
 )
 
@@ -213,7 +218,7 @@ class RedisBackend(base.Backend):
         times: dict[str, datetime | None] = {}  # one script call records one time: parse it once
         for chunk, reply in zip(calls, replies, strict=True):
             for i, rec in zip(chunk, reply if chunk else (), strict=bool(chunk)):
-                out[i] = _stored(new_jobs[i], rec, times)
+                out[i] = stored_job(new_jobs[i], rec, times)
         return out  # type: ignore[return-value]
 
     def get(self, job_id: str) -> jobs.Job | None:
@@ -346,7 +351,7 @@ class RedisBackend(base.Backend):
         return plan
 
     def renew(self, claims: Sequence[jobs.Claim], lease: float) -> list[jobs.Claim | None]:
-        groups = _group(claims)
+        groups = group_by_queue(claims)
         with self._errors():
             pipe = self._pipe()
             for queue, items in groups.items():
@@ -360,7 +365,7 @@ class RedisBackend(base.Backend):
         return out
 
     def lost(self, claims: Sequence[jobs.Claim]) -> set[str]:
-        groups = _group(claims)
+        groups = group_by_queue(claims)
         with self._errors():
             pipe = self._pipe()
             for queue, items in groups.items():
@@ -403,12 +408,12 @@ class RedisBackend(base.Backend):
                     self._flusher = threading.Thread(target=self._flush_loop, name="quantq-redis-flush", daemon=True)
                     self._flusher.start()
             log.warning("Redis unreachable (%s): %d outcomes kept to deliver when it returns", exc, len(outcomes))
-            return [_expected(o) for o in outcomes]
+            return [expected_job(o) for o in outcomes]
 
     def _report(self, outcomes: Sequence[base.Outcome]) -> list[jobs.Job | None]:
         if not outcomes:
             return []
-        groups = _group([o.claim for o in outcomes])
+        groups = group_by_queue([o.claim for o in outcomes])
         with self._errors():
             pipe = self._pipe()
             for queue, items in groups.items():
@@ -425,7 +430,7 @@ class RedisBackend(base.Backend):
         out: list[jobs.Job | None] = [None] * len(outcomes)
         for items, reply in zip(groups.values(), replies, strict=True):
             for (i, _), rec in zip(items, reply, strict=True):
-                out[i] = _recorded(outcomes[i], rec[0], rec[1]) if rec else None
+                out[i] = recorded_job(outcomes[i], rec[0], rec[1]) if rec else None
         return out
 
     def _flush_pending(self) -> None:
@@ -496,7 +501,7 @@ class RedisBackend(base.Backend):
             now = self.now()
             args: list[Any] = [len(items)]
             for raw in items:
-                args += _ingest_item(str(raw), queue, now)
+                args += ingest_item(str(raw), queue, now)
             with self._errors():
                 pipe = self._pipe()
                 self._note_queue(pipe, queue)  # a queue only foreign producers used is still listed
@@ -654,78 +659,3 @@ class _InboxWaiter(threading.Thread):
             if got is not None:
                 self._armed.clear()
                 self.backend._woken.set()
-
-
-def _group(claims: Sequence[jobs.Claim]) -> dict[str, list[tuple[int, jobs.Claim]]]:
-    groups: dict[str, list[tuple[int, jobs.Claim]]] = collections.defaultdict(list)
-    for i, claim in enumerate(claims):
-        groups[claim.job.queue].append((i, claim))
-    return groups
-
-
-_JOB_SLOTS = jobs.Job.__slots__
-
-
-def _copy_with(job: jobs.Job, **changes: Any) -> jobs.Job:
-    """``job.replace(**changes)`` without dataclass machinery: bulk enqueue returns thousands.
-    The copy is finished before anyone sees it, so it stays frozen for its users."""
-    new = object.__new__(jobs.Job)
-    for name in _JOB_SLOTS:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(job, name))
-    return new
-
-
-def _stored(job: jobs.Job, rec: list[str], times: dict[str, datetime | None]) -> jobs.Job:
-    if len(rec) != 3:
-        return job_from_hash(pairs_to_dict(rec))  # the id existed: the stored job
-    status, created, updated = rec  # new: as Redis recorded them
-    if status == job.status.value and job.created_at is not None and job.updated_at == job.created_at and not job.attempts:
-        return job  # recorded exactly as given (its times round-trip to the microsecond)
-    for text in (created, updated):
-        if text not in times:
-            times[text] = jobs.from_timestamp(float(text))
-    run_at = jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None
-    return _copy_with(job, status=S.QUEUED if status == "queued" else S(status), attempts=0, created_at=times[created],
-                      updated_at=times[updated], run_at=run_at)
-
-
-def _recorded(o: base.Outcome, at: str, run_at: str) -> jobs.Job:
-    """The job as ``report.lua`` recorded the outcome (the claim's job plus what changed)."""
-    when = jobs.from_timestamp(float(at))
-    job = o.claim.job
-    if o.error is None:
-        return job.replace(status=S.COMPLETED, result=o.result, progress=100.0, finished_at=when, updated_at=when)
-    if o.retry_in is None:
-        return job.replace(status=S.FAILED, error=o.error, finished_at=when, updated_at=when)
-    return job.replace(status=S.SCHEDULED, error=o.error, run_at=jobs.from_timestamp(float(run_at)), updated_at=when,
-                       worker_id=job.worker_id)
-
-
-def _expected(o: base.Outcome) -> jobs.Job:
-    job = o.claim.job
-    if o.error is None:
-        return job.replace(status=S.COMPLETED, result=o.result, progress=100.0)
-    return job.replace(status=S.FAILED if o.retry_in is None else S.SCHEDULED, error=o.error)
-
-
-def _ingest_item(raw: str, queue: str, now: datetime) -> list[Any]:
-    """One inbox item as ``ingest.lua`` takes it: a job, or a dead letter with its reason."""
-    job_id, task = "", "(invalid)"
-    try:
-        data = json.loads(raw)
-        if isinstance(data, dict):
-            if isinstance(data.get("id"), str):
-                job_id = envelope.check_id(data["id"])
-            if isinstance(data.get("task"), str):
-                task = envelope.check_task_name(data["task"])
-            if "queue" in data and data["queue"] != queue:
-                raise errors.EnvelopeError("queue", f"this inbox feeds queue {queue!r}; push to the inbox of {data['queue']!r}")
-            data = {**data, "queue": queue}
-        job = envelope.parse_submission(data, now=now)
-        return [raw, "job", *job_argv(job)]
-    except ValueError as exc:  # json.JSONDecodeError
-        reason = f"invalid job envelope: not valid JSON: {exc}"
-    except errors.EnvelopeError as exc:
-        reason = str(exc)
-    error = error_json(jobs.JobError(type="EnvelopeError", message=reason))
-    return [raw, "dead", reason, job_id, task, error, str(jobs.DEFAULT_FAILURE_TTL)]

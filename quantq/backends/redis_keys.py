@@ -12,11 +12,14 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from quantq import envelope, errors, jobs
+from quantq.backends import base
 
 DEFAULT_PREFIX = "quantq"
 WAKE = "~"  #: reserved inbox item: a wake-up for blocked workers, never a job
@@ -215,3 +218,80 @@ def result_json(value: Any) -> str:
 
 def error_json(error: jobs.JobError) -> str:
     return json.dumps(error.to_dict(), separators=(",", ":"))
+
+
+# ---- records the backend builds without asking Redis again ------------------------------
+
+def group_by_queue(claims: Sequence[jobs.Claim]) -> dict[str, list[tuple[int, jobs.Claim]]]:
+    groups: dict[str, list[tuple[int, jobs.Claim]]] = defaultdict(list)
+    for i, claim in enumerate(claims):
+        groups[claim.job.queue].append((i, claim))
+    return groups
+
+
+_JOB_SLOTS = jobs.Job.__slots__
+
+
+def copy_with(job: jobs.Job, **changes: Any) -> jobs.Job:
+    """``job.replace(**changes)`` without dataclass machinery: bulk enqueue returns thousands.
+    The copy is finished before anyone sees it, so it stays frozen for its users."""
+    new = object.__new__(jobs.Job)
+    for name in _JOB_SLOTS:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(job, name))
+    return new
+
+
+def stored_job(job: jobs.Job, rec: list[str], times: dict[str, datetime | None]) -> jobs.Job:
+    if len(rec) != 3:
+        return job_from_hash(pairs_to_dict(rec))  # the id existed: the stored job
+    status, created, updated = rec  # new: as Redis recorded them
+    if status == job.status.value and job.created_at is not None and job.updated_at == job.created_at and not job.attempts:
+        return job  # recorded exactly as given (its times round-trip to the microsecond)
+    for text in (created, updated):
+        if text not in times:
+            times[text] = jobs.from_timestamp(float(text))
+    run_at = jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None
+    return copy_with(job, status=jobs.JobStatus.QUEUED if status == "queued" else jobs.JobStatus(status), attempts=0, created_at=times[created],
+                      updated_at=times[updated], run_at=run_at)
+
+
+def recorded_job(o: base.Outcome, at: str, run_at: str) -> jobs.Job:
+    """The job as ``report.lua`` recorded the outcome (the claim's job plus what changed)."""
+    when = jobs.from_timestamp(float(at))
+    job = o.claim.job
+    if o.error is None:
+        return job.replace(status=jobs.JobStatus.COMPLETED, result=o.result, progress=100.0, finished_at=when, updated_at=when)
+    if o.retry_in is None:
+        return job.replace(status=jobs.JobStatus.FAILED, error=o.error, finished_at=when, updated_at=when)
+    return job.replace(status=jobs.JobStatus.SCHEDULED, error=o.error, run_at=jobs.from_timestamp(float(run_at)), updated_at=when,
+                       worker_id=job.worker_id)
+
+
+def expected_job(o: base.Outcome) -> jobs.Job:
+    job = o.claim.job
+    if o.error is None:
+        return job.replace(status=jobs.JobStatus.COMPLETED, result=o.result, progress=100.0)
+    return job.replace(status=jobs.JobStatus.FAILED if o.retry_in is None else jobs.JobStatus.SCHEDULED, error=o.error)
+
+
+def ingest_item(raw: str, queue: str, now: datetime) -> list[Any]:
+    """One inbox item as ``ingest.lua`` takes it: a job, or a dead letter with its reason."""
+    job_id, task = "", "(invalid)"
+    try:
+        data = json.loads(raw)
+        if isinstance(data, dict):
+            if isinstance(data.get("id"), str):
+                job_id = envelope.check_id(data["id"])
+            if isinstance(data.get("task"), str):
+                task = envelope.check_task_name(data["task"])
+            if "queue" in data and data["queue"] != queue:
+                raise errors.EnvelopeError("queue", f"this inbox feeds queue {queue!r}; push to the inbox of {data['queue']!r}")
+            data = {**data, "queue": queue}
+        job = envelope.parse_submission(data, now=now)
+        return [raw, "job", *job_argv(job)]
+    except ValueError as exc:  # json.JSONDecodeError
+        reason = f"invalid job envelope: not valid JSON: {exc}"
+    except errors.EnvelopeError as exc:
+        reason = str(exc)
+    error = error_json(jobs.JobError(type="EnvelopeError", message=reason))
+    return [raw, "dead", reason, job_id, task, error, str(jobs.DEFAULT_FAILURE_TTL)]
