@@ -16,8 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -123,10 +124,10 @@ def bench_engines(n_sym: int, n_bars: int, rows: list[tuple[str, str, str]]) -> 
         med, _ = timeit(run_vbt, 3)
         rows.append((f"vectorbt {vbt.__version__} SMA pair end to end, {n_sym}x{n_bars}", f"{med:.3f}", "warm"))
     try:
+        import pandas as pd
         from backtesting import Backtest, Strategy
         from backtesting.lib import crossover
         from backtesting.test import SMA
-        import pandas as pd
     except ImportError:
         rows.append(("backtesting.py", "-", "not installed (test oracle)"))
     else:
@@ -200,7 +201,7 @@ def bench_tasks(n_sym: int, n_bars: int, quick: bool, rows: list[tuple[str, str,
         ("task backtest, position SMA, 100 symbols x 2 years (seed: 10-30 s)", bt, large, max(3, n // 5)),
         ("task screening, 500 symbols, 260-bar window (seed: 100-500 ms)", sc, screen, max(3, n // 3)),
     ):
-        med, best = timeit(lambda: task.run(args, ctx), reps)
+        med, best = timeit(lambda t=task, a=args: t.run(a, ctx), reps)
         rows.append((label, f"{med:.3f}", f"p50 of {reps}, best {best:.3f}"))
     count, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < (5 if quick else 15):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def rank(rows: Sequence[dict[str, Any]], universe: Sequence[str], limit: int) -> list[dict[str, Any]]:

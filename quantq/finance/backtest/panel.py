@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from quantq.finance.backtest.config import ExecutionConfig
 from quantq.finance.backtest.engine import SymbolResult, run_backtest
 from quantq.finance.backtest.report import performance_report
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Panel:
             return []
         starts = np.flatnonzero(np.r_[True, self.ticker[1:] != self.ticker[:-1]])
         ends = np.r_[starts[1:], len(self)]
-        return [(self.symbols[int(self.ticker[s])], slice(int(s), int(e))) for s, e in zip(starts, ends)]
+        return [(self.symbols[int(self.ticker[s])], slice(int(s), int(e))) for s, e in zip(starts, ends, strict=True)]
 
     def tail(self, bars: int) -> Panel:
         """The latest ``bars`` rows of each symbol."""

@@ -77,7 +77,7 @@ def _date(value: str, field: str) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise StrategyFailed(f"{field} must be an ISO date or time, got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _entry(code: str) -> str:
@@ -100,7 +100,7 @@ def _stamp(started: float, ctx: TaskContext) -> dict[str, Any]:
         "execution_time_ms": round(elapsed * 1000.0, 3),
         "execution_time_seconds": round(elapsed, 6),
         "worker_id": ctx.worker_id or socket.gethostname(),
-        "completed_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "completed_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 import numpy as np
 import pytest

@@ -14,11 +14,11 @@ from quantq.finance.backtest.config import ConfigError, ExecutionConfig
 from quantq.finance.backtest.engine import BacktestInputError, run_backtest
 
 NAN = math.nan
-O = np.array([10.0, 11.0, 12.0, 13.0, 14.0])
-C = np.array([10.5, 11.5, 12.5, 13.5, 14.5])
+OP = np.array([10.0, 11.0, 12.0, 13.0, 14.0])
+CL = np.array([10.5, 11.5, 12.5, 13.5, 14.5])
 
 
-def _one(target, config=ExecutionConfig(cash=100.0), o=O, c=C):
+def _one(target, config=ExecutionConfig(cash=100.0), o=OP, c=CL):
     return run_backtest(o, c, np.array(target, dtype=float), config).symbols[0]
 
 
@@ -228,9 +228,9 @@ def test_columns_equal_one_dimensional_runs_and_rerun_is_identical():
 def test_reference_loop_is_not_vacuous():
     # the agreement test above would pass for two identical wrong loops; check the reference
     # against a hand-computed case and that a changed rule is detected
-    e, p, tr = kernel.simulate_reference(O, C, np.array([1.0, NAN, 0, NAN, NAN]), 100.0, 0.0, 1.0, True, False)
+    e, p, tr = kernel.simulate_reference(OP, CL, np.array([1.0, NAN, 0, NAN, NAN]), 100.0, 0.0, 1.0, True, False)
     assert tr.tolist() == [[1, 3, 9, 11.0, 13.0, 0.0]]
-    e2, _, _ = kernel.simulate(O, C, np.array([1.0, NAN, 0, NAN, NAN]), 100.0, 0.01, 1.0, True, False)
+    e2, _, _ = kernel.simulate(OP, CL, np.array([1.0, NAN, 0, NAN, NAN]), 100.0, 0.01, 1.0, True, False)
     assert not np.array_equal(e, e2)
 
 

@@ -14,12 +14,12 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from quantq.finance.strategy.sandbox import Sandbox, SandboxConfig, SandboxError
+from quantq.finance.strategy.sandbox import Sandbox, SandboxError
 from quantq.finance.strategy.validate import StrategyValidationError, validate
 from tests.finance.strategy.conftest import FAST, small_panel
 from tests.finance.strategy.escape_corpus import CASES, KERNEL_RESOURCE_CASES, RESOURCE_CASES, Case

@@ -76,7 +76,7 @@ def test_trades_match_row_by_row(oracle, ours):
     theirs = stats["_trades"]
     closed = [t for t in res.trades if t.is_closed]
     assert len(closed) == len(theirs)
-    for mine, (_, row) in zip(closed, theirs.iterrows()):
+    for mine, (_, row) in zip(closed, theirs.iterrows(), strict=True):
         assert (mine.entry_bar, mine.exit_bar, mine.size) == (row.EntryBar, row.ExitBar, row.Size)
         assert mine.entry_price == row.EntryPrice and mine.exit_price == row.ExitPrice
         assert close_enough(mine.pnl, row.PnL) and close_enough(mine.commission, row.Commission)
