@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -27,13 +28,23 @@ CONTRACT: list[Callable[..., Any]] = [fn for name, fn in inspect.getmembers(cont
 
 
 def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
+    """Ports whose cluster bus port (port + 10000) is free too, so both stay below 65536."""
+    ports: list[int] = []
+    for port in random.sample(range(20000, 30000), 200):
+        if len(ports) == n:
+            break
+        if all(_is_free(p) for p in (port, port + 10000)):
+            ports.append(port)
     return ports
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")
