@@ -7,9 +7,10 @@ Measures, for each system: enqueue rate (one job per call, and bulk), the time t
 found on this machine's cores, and p50/p99 latency of single jobs through an idle worker.
 
 Method (the same for every system):
-* drain: workers are started in burst/drain mode on a full queue and timed until they
-  exit; the start-up time of the same worker on an empty queue is measured and
-  subtracted, so interpreter and task-registry start-up do not count as draining.
+* drain: workers are started in burst/drain mode on a full queue; the drain time is the
+  window from the first job's start to the last job's recorded completion, as each system
+  records it (quantq: started_at/finished_at; pgqueuer: its log; procrastinate: its events;
+  huey and the plain loop: the worker's own clock), so process start-up does not count.
 * latency: one idle worker; the client enqueues one job, then polls its status every
   0.5 ms until the job is finished: enqueue call to completion seen, 10 ms apart.
 Peers (the ``bench`` extra): pgqueuer, procrastinate, huey, plus a plain psycopg loop
@@ -59,7 +60,29 @@ class Result:
 
 
 def spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    out = tempfile.TemporaryFile()  # read back by worker_output(); a pipe could fill up and block
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.PIPE, start_new_session=True)
+    proc.out_file = out  # type: ignore[attr-defined]
+    return proc
+
+
+def worker_output(proc: subprocess.Popen[bytes]) -> str:
+    proc.out_file.seek(0)  # type: ignore[attr-defined]
+    return proc.out_file.read().decode()  # type: ignore[attr-defined]
+
+
+def clock_window(procs: list[subprocess.Popen[bytes]]) -> float:
+    """Workers that print "WINDOW first_start last_finish" (epoch seconds)."""
+    firsts, lasts = [], []
+    for proc in procs:
+        for line in worker_output(proc).splitlines():
+            if line.startswith("WINDOW "):
+                _, first, last = line.split()
+                firsts.append(float(first))
+                lasts.append(float(last))
+    if not firsts:
+        raise RuntimeError("no worker reported its window")
+    return max(lasts) - min(firsts)
 
 
 def finish(procs: list[subprocess.Popen[bytes]], timeout: float = 900) -> None:
@@ -87,10 +110,37 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
-def timed_drain(start: Callable[[], list[subprocess.Popen[bytes]]]) -> float:
-    began = time.perf_counter()
-    finish(start())
-    return time.perf_counter() - began
+def run_all(procs: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[bytes]]:
+    finish(procs)
+    return procs
+
+
+def sql_value(url: str, statement: str) -> Any:
+    """One value from a raw connection to a quantq URL's database."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url[len("sqlite:///"):]) as conn:
+            return conn.execute(statement).fetchone()[0]
+    if url.startswith("mysql"):
+        import pymysql
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
+                               password=parts.password or "", database=parts.path.lstrip("/"))
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+    import psycopg
+
+    from quantq.backends import _sql
+
+    with psycopg.connect(_sql.split_options(url, {"schema": "", "worker_commit": ""})[0], autocommit=True) as conn:
+        return conn.execute(statement).fetchone()[0]
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -128,15 +178,21 @@ def quantq_worker(url: str, concurrency: int, mode: str, *extra: str) -> list[st
 def quantq_drain(url: str, n: int, processes: int, concurrency: int, mode: str) -> float:
     with backends.from_url(url) as backend:
         backend.purge(statuses=list(jobs.JobStatus))
-        empty = timed_drain(lambda: [spawn(quantq_worker(url, concurrency, mode, "--burst")) for _ in range(processes)])
         for i in range(0, n, 1000):
             backend.enqueue(submissions(min(1000, n - i)))
-        full = timed_drain(lambda: [spawn(quantq_worker(url, concurrency, mode, "--burst")) for _ in range(processes)])
+        run_all([spawn(quantq_worker(url, concurrency, mode, "--burst")) for _ in range(processes)])
         done = sum(s.counts["completed"] for s in backend.queue_stats())
         if done != n:
             raise RuntimeError(f"only {done} of {n} jobs completed")
+        table = getattr(backend, "names", {"jobs": "quantq_jobs"})["jobs"]
+        if url.startswith("postgres"):
+            window = sql_value(url, f"SELECT extract(epoch FROM max(finished_at) - min(started_at)) FROM {table}")
+        elif url.startswith("mysql"):
+            window = sql_value(url, f"SELECT TIMESTAMPDIFF(MICROSECOND, MIN(started_at), MAX(finished_at)) / 1e6 FROM {table}")
+        else:
+            window = sql_value(url, f"SELECT max(finished_at) - min(started_at) FROM {table}")
         backend.purge(statuses=list(jobs.JobStatus))
-    return n / max(1e-9, full - empty)
+    return n / float(window)
 
 
 def quantq_latency(url: str, samples: int) -> tuple[float, float]:
@@ -220,21 +276,22 @@ def run_peer_worker(kind: str, schema: str, arg: str) -> None:
     if kind == "pgqueuer":
         import asyncio
 
-        from pgqueuer import PsycopgDriver, QueueManager
+        from pgqueuer import Queries, QueueManager
         from pgqueuer.types import QueueExecutionMode
 
         async def main() -> None:
-            import psycopg
+            import asyncpg
+            from pgqueuer import AsyncpgDriver
 
-            conn = await psycopg.AsyncConnection.connect(pg_dsn(schema), autocommit=True)
-            qm = QueueManager(PsycopgDriver(conn))
+            conn = await asyncpg.connect(PG_URL, server_settings={"search_path": schema})
+            qm = QueueManager(Queries(AsyncpgDriver(conn)))
 
             @qm.entrypoint("noop")
             async def noop(job: Any) -> None:
                 return None
 
             drain = arg == "drain"
-            await qm.run(batch_size=100 if drain else 10,
+            await qm.run(batch_size=100 if drain else 1,
                          mode=QueueExecutionMode.drain if drain else QueueExecutionMode.continuous,
                          dequeue_timeout=__import__("datetime").timedelta(seconds=1))
 
@@ -244,7 +301,9 @@ def run_peer_worker(kind: str, schema: str, arg: str) -> None:
         with app.open():
             app.run_worker(queues=["default"], wait=arg != "drain", concurrency=10, install_signal_handlers=True)
     elif kind == "huey":
-        huey_main(arg)
+        import bench_sql  # huey names tasks module.function: both sides must see "bench_sql.noop"
+
+        bench_sql.huey_main(arg)
     elif kind == "loop":
         skip_locked_loop(schema)
     else:
@@ -298,14 +357,18 @@ def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
 
     def drain(processes: int) -> float:
         asyncio.run(with_queries(clear))
-        empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "drain"]) for _ in range(processes)])
         asyncio.run(with_queries(lambda q: q.enqueue(["noop"] * n, [None] * n, [0] * n)))
-        full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "drain"]) for _ in range(processes)])
+        with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
+            conn.execute("TRUNCATE pgqueuer_log")
+        run_all([spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "drain"]) for _ in range(processes)])
         with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
             left = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()[0]
-        if left:
-            raise RuntimeError(f"pgqueuer left {left} jobs")
-        return n / max(1e-9, full - empty)
+            ok, window = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'successful'), extract(epoch FROM max(created) FILTER "
+                "(WHERE status = 'successful') - min(created) FILTER (WHERE status = 'picked')) FROM pgqueuer_log").fetchone()
+        if left or ok != n:
+            raise RuntimeError(f"pgqueuer left {left} jobs, logged {ok} of {n} successful")
+        return n / float(window)
 
     single, bulk = asyncio.run(with_queries(enqueue))
     asyncio.run(with_queries(clear))
@@ -315,19 +378,20 @@ def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
     try:
         time.sleep(2.0)
         conn = psycopg.connect(pg_dsn(schema), autocommit=True)
-
-        def submit() -> int:
-            return conn.execute("SELECT fn_pgqueuer_enqueue()").fetchone()[0] if False else asyncio.run(
-                with_queries(lambda q: q.enqueue("noop", None)))[0]
-
-        p50, p99 = poll_latency(submit, lambda job_id: conn.execute(
-            "SELECT 1 FROM pgqueuer_log WHERE job_id = %s AND status = 'successful'", (job_id,)).fetchone() is not None, samples)
+        loop = asyncio.new_event_loop()  # one producer connection for every probe
+        aconn = loop.run_until_complete(psycopg.AsyncConnection.connect(pg_dsn(schema), autocommit=True))
+        producer = Queries(PsycopgDriver(aconn))
+        p50, p99 = poll_latency(lambda: loop.run_until_complete(producer.enqueue("noop", None))[0],
+                                lambda job_id: conn.execute("SELECT 1 FROM pgqueuer_log WHERE job_id = %s AND status = "
+                                                            "'successful'", (job_id,)).fetchone() is not None, samples)
+        loop.run_until_complete(aconn.close())
+        loop.close()
         conn.close()
     finally:
         stop([worker])
     best = max((one, "1p"), (two, "2p"))
     return Result("pgqueuer", "PostgreSQL", single, bulk, one, best[0], f"{best[1]}, batch 100", p50, p99,
-                  "latency includes its completion-log flush")
+                  "asyncpg driver; serve: batch 1")
 
 
 def procrastinate_row(n: int, samples: int, scratch: Scratch) -> Result:
@@ -354,15 +418,17 @@ def procrastinate_row(n: int, samples: int, scratch: Scratch) -> Result:
         def drain(processes: int) -> float:
             with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
                 conn.execute("DELETE FROM procrastinate_jobs")
-            empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "drain"]) for _ in range(processes)])
             for i in range(0, n, 1000):
                 noop.batch_defer(*[{}] * min(1000, n - i))
-            full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "drain"]) for _ in range(processes)])
+            run_all([spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "drain"]) for _ in range(processes)])
             with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
                 ok = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'").fetchone()[0]
+                window = conn.execute(
+                    "SELECT extract(epoch FROM max(at) FILTER (WHERE type = 'succeeded') - min(at) FILTER "
+                    "(WHERE type = 'started')) FROM procrastinate_events").fetchone()[0]
             if ok != n:
                 raise RuntimeError(f"procrastinate finished {ok} of {n}")
-            return n / max(1e-9, full - empty)
+            return n / float(window)
 
         one, two = drain(1), drain(2)
         with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
@@ -392,6 +458,7 @@ def skip_locked_loop(schema: str) -> None:
     """The ceiling: claim 100 rows per statement, 'run' them, mark them done in one statement."""
     import psycopg
 
+    first = last = 0.0
     with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
         while True:
             with conn.transaction():
@@ -399,8 +466,12 @@ def skip_locked_loop(schema: str) -> None:
                     "UPDATE jobs SET status = 'running' WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' "
                     "ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id")]
             if not ids:
-                return
+                break
+            first = first or time.time()
             conn.execute("UPDATE jobs SET status = 'done', result = 'null' WHERE id = ANY(%s)", (ids,))
+            last = time.time()
+    if first:
+        print(f"WINDOW {first} {last}", flush=True)
 
 
 def loop_row(n: int, scratch: Scratch) -> Result:
@@ -415,14 +486,13 @@ def loop_row(n: int, scratch: Scratch) -> Result:
     def drain(processes: int) -> float:
         with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
             conn.execute("TRUNCATE jobs")
-            empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "loop", schema, ""]) for _ in range(processes)])
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO jobs (task) VALUES (%s)", [("noop",)] * n)
-            full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "loop", schema, ""]) for _ in range(processes)])
+            procs = run_all([spawn([*PEER_MAIN, "--peer-worker", "loop", schema, ""]) for _ in range(processes)])
             done = conn.execute("SELECT count(*) FROM jobs WHERE status = 'done'").fetchone()[0]
         if done != n:
             raise RuntimeError(f"the loop finished {done} of {n}")
-        return n / max(1e-9, full - empty)
+        return n / clock_window(procs)
 
     one, two = drain(1), drain(2)
     best = max((one, "1p"), (two, "2p"))
@@ -446,23 +516,39 @@ def huey_main(arg: str) -> None:
     """A huey consumer; ``drain:PATH:N`` exits once N results are stored."""
     mode, path, n = arg.split(":", 2)
     huey, _ = huey_app(path)
+    from huey import signals
+
+    seen: list[float] = []
+
+    @huey.signal(signals.SIGNAL_EXECUTING)
+    def started(signal: str, task: Any) -> None:
+        if not seen:
+            seen.append(time.time())
+
+    @huey.signal(signals.SIGNAL_COMPLETE)
+    def finished(signal: str, task: Any) -> None:
+        seen[1:] = [time.time()]
+
     consumer = huey.create_consumer(workers=int(os.environ.get("HUEY_WORKERS", "1")), worker_type="thread",
                                     periodic=False, initial_delay=0.001, max_delay=0.01, backoff=1.15)
     import threading
 
-    thread = threading.Thread(target=consumer.run, daemon=True)
-    thread.start()
-    if mode != "drain":
-        thread.join()
-        return
-    while huey.result_count() < int(n):
-        time.sleep(0.002)
-    consumer.stop(graceful=False)
+    def watch() -> None:  # the consumer wants the main thread (it installs signal handlers)
+        while huey.result_count() < int(n):
+            time.sleep(0.002)
+        print(f"WINDOW {seen[0]} {seen[-1]}", flush=True)
+        os._exit(0)
+
+    if mode == "drain":
+        threading.Thread(target=watch, daemon=True).start()
+    consumer.run()
 
 
 def huey_row(n: int, samples: int, tmp: str) -> Result:
+    import bench_sql
+
     path = f"{tmp}/huey.db"
-    huey, noop = huey_app(path)
+    huey, noop = bench_sql.huey_app(path)
     t = time.perf_counter()
     for _ in range(2000):
         noop()
@@ -471,11 +557,10 @@ def huey_row(n: int, samples: int, tmp: str) -> Result:
 
     def drain(processes: int) -> float:
         huey.flush()
-        empty = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "huey", "", f"drain:{path}:0"]) for _ in range(processes)])
         for _ in range(n):
             noop()
-        full = timed_drain(lambda: [spawn([*PEER_MAIN, "--peer-worker", "huey", "", f"drain:{path}:{n}"]) for _ in range(processes)])
-        return n / max(1e-9, full - empty)
+        procs = run_all([spawn([*PEER_MAIN, "--peer-worker", "huey", "", f"drain:{path}:{n}"]) for _ in range(processes)])
+        return n / clock_window(procs)
 
     one = drain(1)
     huey.flush()
@@ -542,6 +627,9 @@ def main() -> None:
                     try:
                         results.append(run())
                     except Exception as exc:  # a peer's failure is reported in the table, not fatal
+                        import traceback
+
+                        traceback.print_exc()
                         results.append(Result(name, "", note=f"failed: {str(exc)[:60]}"))
     finally:
         scratch.cleanup()
