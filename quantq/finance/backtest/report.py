@@ -71,7 +71,7 @@ def performance_reports(
     with np.errstate(all="ignore"):
         r = metrics.returns(equity) if n_bars > 1 else np.empty((0, k))
         has_r = len(r) > 0
-        cols = {
+        raw = {
             "total_return": metrics.total_return(equity) if n_bars else nan,
             "annual_return": metrics.annual_return(r, n_per_year) if has_r else nan,
             "volatility": metrics.volatility(r, n_per_year) if has_r else nan,
@@ -83,6 +83,7 @@ def performance_reports(
             "var_95": metrics.var_historical(r, 0.95) if has_r else nan,
             "cvar_95": metrics.cvar_historical(r, 0.95) if has_r else nan,
         }
+        cols = {name: np.atleast_1d(np.asarray(v, dtype=np.float64)) for name, v in raw.items()}
         bh = close[-1] / close[0] - 1.0 if n_bars else nan
         exposure = np.mean(position != 0, axis=0) if n_bars else nan
         out = []

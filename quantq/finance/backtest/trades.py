@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ class Trade:
 _FIELDS = dataclasses.fields(Trade)
 
 
-def trades_from_table(table: np.ndarray, symbol: str, times: list[str] | None) -> tuple[Trade, ...]:
+def trades_from_table(table: np.ndarray, symbol: str, times: Sequence[str] | None) -> tuple[Trade, ...]:
     """Turn the kernel's trade table (see ``kernel.TRADE_FIELDS``) into records."""
     out = []
     for entry_bar, exit_bar, size, entry_price, exit_price, commission in table.tolist():

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -363,7 +363,7 @@ def _usage(header: dict[str, Any], started: float) -> dict[str, Any]:
     return header
 
 
-def serve(stdin: BinaryIO, out_fd: int) -> None:
+def serve(stdin: IO[bytes], out_fd: int) -> None:
     import gc
 
     gc.freeze()  # keep the imported heap out of the collector: fewer copy-on-write pages per child
@@ -380,6 +380,7 @@ def serve(stdin: BinaryIO, out_fd: int) -> None:
             continue
         op = req.get("op")
         pending = False
+        out: dict[str, np.ndarray]
         if op == "ping":
             header, out = {"ok": True, "pid": os.getpid(), "env": sorted(os.environ), "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}, {}
         elif op in ("run", "probe"):
@@ -406,7 +407,7 @@ def _warm() -> None:
     from quantq.finance.strategy.results import encode_result
 
     n = 30
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "ticker": np.repeat(np.arange(2, dtype=np.int32), n),
         "date": np.tile(np.arange(n, dtype=np.int64) * 86_400 * 10**9, 2),
         **{k: np.linspace(10.0, 20.0, 2 * n) for k in ("open", "high", "low", "close", "volume")},

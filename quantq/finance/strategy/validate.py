@@ -104,11 +104,11 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr"):
-            ok = len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-            if not ok:
+            name = node.args[1] if len(node.args) >= 2 else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
                 self.flag(node, "computed-getattr", f"{node.func.id}() needs a literal attribute name")
-            elif node.args[1].value.startswith("_") or node.args[1].value in FORBIDDEN_ATTRS:
-                self.flag(node, "dunder-attribute", f"{node.func.id}() of {node.args[1].value!r} is not allowed")
+            elif name.value.startswith("_") or name.value in FORBIDDEN_ATTRS:
+                self.flag(node, "dunder-attribute", f"{node.func.id}() of {name.value!r} is not allowed")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def decode(payload: bytes, *, arrays: bool = True) -> tuple[dict[str, Any], dict
     return header, out
 
 
-def read_exact(stream: BinaryIO, n: int) -> bytes:
+def read_exact(stream: IO[bytes], n: int) -> bytes:
     chunks, got = [], 0
     while got < n:
         chunk = stream.read(n - got)
@@ -74,7 +74,7 @@ def read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_frame(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+def read_frame(stream: IO[bytes], limit: int = MAX_MESSAGE_BYTES) -> bytes:
     """One whole frame, length prefix included (to forward it unchanged)."""
     head = stream.read(8)
     if not head:
@@ -87,7 +87,7 @@ def read_frame(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> bytes:
     return head + read_exact(stream, size)
 
 
-def read_message(stream: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_message(stream: IO[bytes], limit: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return decode(read_frame(stream, limit)[8:])
 
 
