@@ -109,16 +109,19 @@ class LoopbackHosts:
         await self.app(scope, receive, send)
 
 
-def _open(target: str | quantq.App | Backend | None, settings: Settings | None) -> tuple[Backend, tasks.Registry, bool, bool]:
+def _open(target: str | quantq.App | Backend | None, settings: Settings | None,
+          registry: tasks.Registry | None) -> tuple[Backend, tasks.Registry, bool, bool]:
+    """The backend, the tasks, whether the app owns (and closes) the backend, and immediate mode."""
     imports = settings.imports if settings else ()
+    found = registry if registry is not None else tasks.default_registry(imports)
     if isinstance(target, quantq.App):
-        registry = tasks.default_registry(imports)
-        registry.update(target.registry)
-        return target.backend, registry, False, target.immediate
+        if registry is None:
+            found.update(target.registry)
+        return target.backend, found, False, target.immediate
     if isinstance(target, Backend):
-        return target, tasks.default_registry(imports), False, False
+        return target, found, False, False
     url = target or (settings.url if settings else None)
-    return backends.from_url(url), tasks.default_registry(imports), True, False
+    return backends.from_url(url), found, True, False
 
 
 def create_app(target: str | quantq.App | Backend | None = None, *, settings: Settings | None = None,
@@ -129,11 +132,11 @@ def create_app(target: str | quantq.App | Backend | None = None, *, settings: Se
     opens a backend that the app closes on shutdown; an App or backend stays the caller's.
     """
     config = config or ApiConfig.from_env()
-    backend, found_registry, owns, immediate = _open(target, settings)
+    backend, found_registry, owns, immediate = _open(target, settings, registry)
     from quantq import metrics
 
     state = ApiState(
-        backend, registry or found_registry, config,
+        backend, found_registry, config,
         events_source or PollingEventSource(backend, interval=config.stream_interval),
         owns_backend=owns, immediate=immediate,
         metrics=metrics.make_registry(backend, alive_after=config.worker_alive_after, lookback=config.metrics_lookback,
