@@ -184,3 +184,29 @@ def test_batch_with_conflicting_id_stores_nothing(backend: Backend, serve: Calla
     replay = api.client.post("/api/jobs/batch", json={"jobs": [{"id": "fresh-2", "task": "quantq.noop"},
                                                               {"id": "taken", "task": "quantq.echo"}]})
     assert replay.status_code == 201 and replay.json()["created"] == [True, False]
+
+
+def test_app_target_brings_its_own_tasks(tmp_path: object) -> None:
+    import httpx
+
+    import quantq
+    from quantq.api import ApiConfig, ApiServer, create_app
+
+    app = quantq.App(immediate=True)  # in-memory, each job run inline at submission
+
+    @app.task("desk.double", queue="desk")
+    def double(x: int) -> int:
+        return 2 * x
+
+    server = ApiServer(create_app(app, config=ApiConfig()), "127.0.0.1", 0).start()
+    try:
+        names = [t["name"] for t in httpx.get(f"{server.url}/api/tasks").json()["tasks"]]
+        assert "desk.double" in names and "quantq.echo" in names
+        bad = httpx.post(f"{server.url}/api/jobs", json={"task": "desk.double", "args": {"x": "two"}})
+        assert bad.status_code == 422 and bad.json()["details"]["fields"][0]["field"] == "args.x"
+        job = httpx.post(f"{server.url}/api/jobs", json={"task": "desk.double", "args": {"x": 21}}).json()
+        assert job["queue"] == "desk"
+        assert httpx.get(f"{server.url}/api/jobs/{job['id']}/result").json()["result"] == 42
+    finally:
+        server.stop()
+        app.close()
