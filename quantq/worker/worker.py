@@ -87,6 +87,7 @@ class Worker:
         self._claimer: threading.Thread | None = None
         self._claimer_idle = threading.Event()
         self._sigints = 0
+        self._unreported: list[Outcome] = []  #: outcomes the backend could not take yet
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -250,6 +251,7 @@ class Worker:
                 continue
 
             self._dispatch()
+            self._retry_unreported(timers)
             self._wait_and_collect(timeout=0.1)
             self._flush_progress()
             self._enforce_deadlines()
@@ -351,13 +353,22 @@ class Worker:
         try:
             results = self.backend.report(outcomes)
         except errors.QuantqError as exc:
-            # The backend is unreachable: the leases will run out and the jobs run again.
+            # The backend is unreachable: keep the outcomes and try again; if the outage
+            # outlasts the leases, the store refuses them and the jobs run again instead.
             event(log, "worker.report_failed", level=logging.ERROR, worker=self.id, jobs=len(outcomes), error=str(exc))
+            self._unreported.extend(outcomes)
             return
         for outcome, stored in zip(outcomes, results):
             if stored is None:
                 event(log, "job.outcome_refused", level=logging.WARNING, job=outcome.claim.job_id,
                       reason="claim no longer held (cancelled, or lease lost)")
+
+    def _retry_unreported(self, timers: dict[str, float]) -> None:
+        if not self._unreported or time.monotonic() - timers["unreported"] < 1.0:
+            return
+        timers["unreported"] = time.monotonic()
+        pending, self._unreported = self._unreported, []
+        self._report(pending)
 
     def _child_died(self, slot: Slot) -> None:
         claim = slot.claim
@@ -491,6 +502,9 @@ class Worker:
         if self._claimer is not None:
             self._claimer.join(timeout=self.options.poll_interval + 2)
         self._flush_progress(force=True)
+        if self._unreported:
+            pending, self._unreported = self._unreported, []
+            self._report(pending)
         handed_back = 0
         leftovers = list(self._inbox)
         self._inbox.clear()
