@@ -160,15 +160,25 @@ def test_streams_on_one_job_share_one_poll(sqlite_backend: Backend, serve: Calla
 
     monkeypatch.setattr(sqlite_backend, "get", counting_get)
     results: list[list[dict[str, Any]]] = []
+    connected = threading.Semaphore(0)
 
     def watch() -> None:
+        first = [True]
+
+        def on_event(event: dict[str, Any]) -> bool:
+            if first[0]:
+                first[0] = False
+                connected.release()
+            return False
+
         with httpx.stream("GET", f"{api.url}/api/jobs/{job['id']}/events", timeout=20) as r:
-            results.append(read_sse(r))
+            results.append(read_sse(r, on_event))
 
     threads = [threading.Thread(target=watch) for _ in range(12)]
     for t in threads:
         t.start()
-    time.sleep(0.6)
+    for _ in threads:  # every stream is open and has had its first event
+        assert connected.acquire(timeout=20)
     started = calls["get"]
     time.sleep(0.9)  # about 0.9 s / 0.15 s = 6 ticks: one read per tick, not one per stream
     during = calls["get"] - started
@@ -210,3 +220,46 @@ def test_websocket_rejects_bad_filters_and_ids(sqlite_backend: Backend, serve: C
             with connect(f"ws://127.0.0.1:{api.server.port}{path}", open_timeout=5) as ws:
                 ws.recv(timeout=5)
         assert "1008" in str(info.value) or "403" in str(info.value), (path, info.value)
+
+
+def test_all_jobs_streams_share_one_scan(sqlite_backend: Backend, serve: Callable[..., Running],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    api = serve(sqlite_backend)
+    job = api.client.post("/api/jobs", json={"task": "quantq.noop"}).json()
+    calls = {"list": 0}
+    real_list = sqlite_backend.list_jobs
+
+    def counting_list(flt: Any) -> Any:
+        calls["list"] += 1
+        return real_list(flt)
+
+    monkeypatch.setattr(sqlite_backend, "list_jobs", counting_list)
+    results: list[list[dict[str, Any]]] = []
+    connected = threading.Semaphore(0)
+
+    def watch() -> None:
+        first = [True]
+
+        def on_event(event: dict[str, Any]) -> bool:
+            if first[0]:
+                first[0] = False
+                connected.release()
+            return event["data"]["status"] == "cancelled"
+
+        with httpx.stream("GET", f"{api.url}/api/events", params={"timeout": 20}, timeout=30) as r:
+            results.append(read_sse(r, on_event))
+
+    threads = [threading.Thread(target=watch) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for _ in threads:
+        assert connected.acquire(timeout=20)
+    started = calls["list"]
+    time.sleep(0.9)
+    during = calls["list"] - started
+    httpx.delete(f"{api.url}/api/jobs/{job['id']}")
+    for t in threads:
+        t.join(30)
+    assert len(results) == 6
+    assert all([e["data"]["status"] for e in r] == ["queued", "cancelled"] for r in results), results
+    assert 1 <= during <= 14, during  # two lists per tick, shared; per-stream scans would be about 6 x 12
