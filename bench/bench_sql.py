@@ -573,6 +573,111 @@ def huey_row(n: int, samples: int, tmp: str) -> Result:
     return Result("huey", "SQLite", single, None, one, one, "1p x 1 thread", p50, p99, "no bulk enqueue API")
 
 
+# ---- a big table: 1,000,000 finished jobs ------------------------------------------------------
+
+FILL = {
+    # n finished jobs in one statement, with spread-out times, four queues and a few failures
+    "postgres": ("INSERT INTO {jobs} (id, task, queue, status, attempts, created_at, started_at, finished_at, updated_at, "
+                 "result, expires_at) SELECT 'old-' || g, 'quantq.noop', 'q' || (g % 4), "
+                 "CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'completed' END, 1, now() - g * interval '1 ms', "
+                 "now() - g * interval '1 ms', now() - g * interval '1 ms', now(), 'null', now() + interval '1 day' "
+                 "FROM generate_series(1, {n}) AS g"),
+    "mysql": ("INSERT INTO {jobs} (id, task, queue, status, attempts, created_at, started_at, finished_at, updated_at, "
+              "result, expires_at) SELECT CONCAT('old-', seq), 'quantq.noop', CONCAT('q', seq % 4), "
+              "IF(seq % 50 = 0, 'failed', 'completed'), 1, UTC_TIMESTAMP(6) - INTERVAL seq MICROSECOND, "
+              "UTC_TIMESTAMP(6) - INTERVAL seq MICROSECOND, UTC_TIMESTAMP(6) - INTERVAL seq MICROSECOND, UTC_TIMESTAMP(6), "
+              "'null', UTC_TIMESTAMP(6) + INTERVAL 1 DAY FROM seq_1_to_{n}"),
+    "sqlite": ("WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {n}) "
+               "INSERT INTO quantq_jobs (id, task, queue, args, priority, status, attempts, max_attempts, created_at, "
+               "started_at, finished_at, updated_at, result, expires_at) SELECT 'old-' || n, 'quantq.noop', 'q' || (n % 4), "
+               "'{{}}', 5, CASE WHEN n % 50 = 0 THEN 'failed' ELSE 'completed' END, 1, 3, "
+               "((julianday('now') - 2440587.5) * 86400.0) - n / 1000.0, ((julianday('now') - 2440587.5) * 86400.0) - n / 1000.0, ((julianday('now') - 2440587.5) * 86400.0) - n / 1000.0, "
+               "((julianday('now') - 2440587.5) * 86400.0), 'null', ((julianday('now') - 2440587.5) * 86400.0) + 86400 FROM g"),
+}
+
+
+def big_table(database: str, url: str, n: int, repeat: int = 50) -> list[tuple[str, str, float]]:
+    """Median milliseconds of the hot operations with ``n`` finished jobs in the table."""
+    from quantq.backends.base import JobFilter, Outcome
+
+    kind = "postgres" if url.startswith("postgres") else "mysql" if url.startswith("mysql") else "sqlite"
+    with backends.from_url(url) as backend:
+        backend.purge(statuses=list(jobs.JobStatus))
+        table = getattr(backend, "names", {"jobs": "quantq_jobs"})["jobs"]
+        began = time.perf_counter()
+        if kind == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(backend.path) as conn:  # type: ignore[attr-defined]
+                conn.execute(FILL[kind].format(n=n))
+        else:
+            sql_value(url, "SELECT 1")
+            _exec(url, FILL[kind].format(jobs=table, n=n))
+            _exec(url, f"ANALYZE TABLE {table}" if kind == "mysql" else f"ANALYZE {table}")
+        print(f"  {database}: {n:,} finished jobs written in {time.perf_counter() - began:.1f} s", flush=True)
+        out = []
+
+        def measure(name: str, fn: Callable[[], Any]) -> None:
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t) * 1000)
+            out.append((database, name, statistics.median(times)))
+
+        backend.enqueue(submissions(repeat * 2))
+
+        def claim_and_complete() -> None:
+            [claim] = backend.claim(["default"], worker_id="big", hostname="h", lease=30)
+            backend.report([Outcome(claim=claim, result=None)])
+
+        measure("claim + complete one job", claim_and_complete)
+        measure("get by id (status lookup)", lambda: backend.get(f"old-{n // 2}"))
+        measure("list newest 100", lambda: backend.list_jobs(JobFilter(limit=100)))
+        measure("list failed, newest 100", lambda: backend.list_jobs(JobFilter(statuses=(jobs.JobStatus.FAILED,), limit=100)))
+        measure("list queue q1, page 2", lambda: backend.list_jobs(JobFilter(queue="q1", before=f"old-{n // 3}", limit=100)))
+        measure("prune (nothing expired)", backend.prune)
+        measure("queue stats", backend.queue_stats)
+        backend.purge(statuses=list(jobs.JobStatus))
+    return out
+
+
+def _exec(url: str, statement: str) -> None:
+    if url.startswith("mysql"):
+        import pymysql
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
+                               password=parts.password or "", database=parts.path.lstrip("/"), autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+        finally:
+            conn.close()
+        return
+    import psycopg
+
+    from quantq.backends import _sql
+
+    with psycopg.connect(_sql.split_options(url, {"schema": "", "worker_commit": ""})[0], autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def print_big(rows: list[tuple[str, str, float]], n: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    databases = list(dict.fromkeys(r[0] for r in rows))
+    table = Table(title=f"With {n:,} finished jobs in the table: median ms per call")
+    table.add_column("operation")
+    for d in databases:
+        table.add_column(d, justify="right")
+    for op in dict.fromkeys(r[1] for r in rows):
+        table.add_row(op, *[next((f"{ms:.2f}" for d2, o, ms in rows if d2 == d and o == op), "—") for d in databases])
+    Console(width=200).print(table)
+
+
 # ---- the table ---------------------------------------------------------------------------------
 
 
@@ -600,7 +705,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--latency-samples", type=int, default=200)
-    parser.add_argument("--only", choices=["quantq", "peers"], default=None)
+    parser.add_argument("--only", choices=["quantq", "peers", "big"], default=None)
+    parser.add_argument("--big-rows", type=int, default=1_000_000, help="finished jobs for the big-table run")
     parser.add_argument("--databases", default="PostgreSQL,MariaDB,SQLite", help="quantq rows to run (prefix match)")
     parser.add_argument("--peer-worker", nargs=3, metavar=("KIND", "SCHEMA", "ARG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -631,6 +737,13 @@ def main() -> None:
 
                         traceback.print_exc()
                         results.append(Result(name, "", note=f"failed: {str(exc)[:60]}"))
+            if args.only == "big":  # a separate run: filling a million rows takes a while
+                rows = []
+                for database, url in (("PostgreSQL", scratch.pg()), ("MariaDB", scratch.mysql()), ("SQLite", f"sqlite:///{tmp}/big.db")):
+                    if any(database.startswith(d) for d in args.databases.split(",")):
+                        rows += big_table(database, url, args.big_rows)
+                print_big(rows, args.big_rows)
+                return
     finally:
         scratch.cleanup()
     print_table(results, args.jobs)
