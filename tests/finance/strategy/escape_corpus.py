@@ -109,6 +109,6 @@ KERNEL_RESOURCE_CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("os-exit", "import os\ndef strategy(df):\n    os._exit(0)\n", ("strategy_error",)),
     ("sleep-forever", "import time\ndef strategy(df):\n    time.sleep(3600)\n", ("timeout",)),
     ("mmap-bomb", "import mmap\ndef strategy(df):\n    m = mmap.mmap(-1, 64 * 1024**3)\n    m[-1] = 1\n    return []\n", ("memory_limit", "strategy_error")),
-    ("c-stack-overflow", "import sys\ndef strategy(df):\n    sys.setrecursionlimit(10**7)\n    def f(n):\n        return f(n + 1) + 1\n    return f(0)\n", ("crashed", "recursion_limit", "memory_limit", "timeout")),
+    ("c-stack-overflow", "import sys\ndef strategy(df):\n    sys.setrecursionlimit(10**7)\n    def f(n):\n        return f(n + 1) + 1\n    return f(0)\n", ("crashed", "recursion_limit", "memory_limit", "cpu_limit", "timeout")),
     ("thread-outlives-run", "import threading\ndef strategy(df):\n    def spin():\n        while True:\n            pass\n    threading.Thread(target=spin, daemon=False).start()\n    return []\n", ("ok",)),
 ]
