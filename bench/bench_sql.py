@@ -212,7 +212,7 @@ def quantq_latency(url: str, samples: int) -> tuple[float, float]:
             stop([worker])
 
 
-DRAIN_CONFIGS = [(1, 8, "thread"), (1, 2, "process"), (2, 8, "thread"), (2, 2, "process")]
+DRAIN_CONFIGS = [(1, 32, "thread"), (1, 4, "process"), (2, 32, "thread"), (2, 4, "process")]
 
 
 def quantq_row(database: str, url: str, n: int, samples: int) -> Result:
