@@ -1,15 +1,18 @@
 """quantq on Redis against its peers, side by side on one redis-server of the benchmark's own.
 
     .venv/bin/pip install 'quantq[bench]'   # rq, dramatiq, celery, arq (benchmark only)
-    .venv/bin/python bench/bench_redis.py [--jobs 20000] [--peers rq,rq-simple,dramatiq,celery,arq,reference]
+    apt-get install ruby-sidekiq                       # Sidekiq (Debian's); BullMQ comes from npm on first use
+    .venv/bin/python bench/bench_redis.py [--jobs 20000] [--peers sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,reference]
+                                          [--listing-jobs 1000000]
 
 For quantq: enqueue rate of no-op jobs (one per call, and bulk), drain rate with one worker
 process and with the best configuration on two cores, p50/p99 latency of single jobs through
 an idle worker (enqueue to the ``completed`` event), Redis CPU per job (``INFO commandstats``
 before and after a drain) and ``redis-benchmark``'s ceiling on the same server.  Each peer is
 used with its documented defaults: one enqueue per call (bulk where it has an API) and a drain
-by one worker process.  Peers without a burst mode count completions with one ``INCR`` per job.
-The same module is the peers' task module (workers import it with ``bench/`` on the path).
+by one worker process (and two for quantq, Sidekiq and BullMQ).  Every drain is timed the same
+way: from the first job taken (start-up excluded) until the queue is empty.  The same module is
+the Python peers' task module (their workers import it with ``bench/`` on the path).
 """
 
 from __future__ import annotations
@@ -32,21 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-COUNTER = "bench:done"
 
 # ---- the peers' tasks (imported by their workers) ----------------------------------------
-
-_counter_client: Any = None
-
-
-def count_done() -> None:
-    global _counter_client
-    if _counter_client is None:
-        import redis
-
-        _counter_client = redis.Redis.from_url(URL)
-    _counter_client.incr(COUNTER)
-
 
 def rq_noop() -> None:
     """RQ's job (RQ's burst mode tells when the queue is drained: no counter)."""
@@ -60,7 +50,7 @@ if os.environ.get("BENCH_PEER") == "dramatiq":
 
     @dramatiq.actor(queue_name="bench", max_retries=0)
     def dramatiq_noop() -> None:
-        count_done()
+        pass
 
 if os.environ.get("BENCH_PEER") == "celery":
     from celery import Celery
@@ -70,7 +60,7 @@ if os.environ.get("BENCH_PEER") == "celery":
 
     @celery_app.task(name="bench.noop")
     def celery_noop() -> None:
-        count_done()
+        pass
 
 
 async def arq_noop(ctx: dict[str, Any]) -> None:
@@ -79,7 +69,6 @@ async def arq_noop(ctx: dict[str, Any]) -> None:
 
 class ArqSettings:
     functions = [arq_noop]
-    burst = True
     max_jobs = 50
 
     @staticmethod
@@ -148,12 +137,24 @@ def rate(n: int, fn: Callable[[], None]) -> float:
     return n / (time.perf_counter() - started)
 
 
-def wait_counter(server: OwnRedis, n: int, procs: list[subprocess.Popen[Any]], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while int(server.client.get(COUNTER) or 0) < n:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            raise RuntimeError(f"drain stalled at {int(server.client.get(COUNTER) or 0)} of {n}")
-        time.sleep(0.005)
+def drain(remaining: Callable[[], int], cmds: list[tuple[list[str], str]], n: int, timeout: float = 900) -> float:
+    """Start the workers on ``n`` queued jobs; time from the first job taken until the queue is
+    empty (start-up excluded for every system alike; at most ``concurrency`` jobs still in flight)."""
+    procs = [spawn(cmd, peer) for cmd, peer in cmds]
+    try:
+        deadline = time.monotonic() + timeout
+        while (left := remaining()) >= n:
+            if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
+                raise RuntimeError("the workers never took a job")
+            time.sleep(0.001)
+        started = time.perf_counter()
+        while remaining() > 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"drain stalled with {remaining()} left")
+            time.sleep(0.002)
+        return left / (time.perf_counter() - started)
+    finally:
+        stop_all(procs)
 
 
 def stop_all(procs: list[subprocess.Popen[Any]]) -> None:
@@ -188,21 +189,17 @@ def quantq_rows(server: OwnRedis, n: int, samples: int) -> list[tuple[str, str]]
     backend.purge(statuses=list(__import__("quantq").jobs.JobStatus))
     bulk = subs(n)
     rows.append(("enqueue, bulk (1 call)", f"{rate(n, lambda: backend.enqueue(bulk)):,.0f}/s"))
+    queued_key = backend.keys.status("default", "queued")
     for label, procs, conc, mode in (("1 process, thread mode x8", 1, 8, "thread"), ("1 process, process mode x2", 1, 2, "process"),
                                      ("2 processes, thread mode x8", 2, 8, "thread")):
         backend.purge(statuses=list(__import__("quantq").jobs.JobStatus))
         backend.enqueue(subs(n))
         before = server.command_usec()
-        cmd = [sys.executable, "-m", "quantq", "worker", "--burst", "--concurrency", str(conc), "--mode", mode,
+        cmd = [sys.executable, "-m", "quantq", "worker", "--concurrency", str(conc), "--mode", mode,
                "--status-interval", "0", "--log-level", "warning"]
-        started = time.perf_counter()
-        workers = [spawn(cmd) for _ in range(procs)]
-        for w in workers:
-            w.wait()
-        elapsed = time.perf_counter() - started
-        done = sum(s.counts["completed"] for s in backend.queue_stats())
+        speed = drain(lambda: int(server.client.zcard(queued_key)), [(cmd, "")] * procs, n)
         cpu = (server.command_usec() - before) / n
-        rows.append((f"drain: {label}", f"{n / elapsed:,.0f}/s ({cpu:.0f} µs Redis/job){'' if done == n else f' ONLY {done}'}"))
+        rows.append((f"drain: {label}", f"{speed:,.0f}/s ({cpu:.0f} µs Redis/job)"))
     backend.purge(statuses=list(__import__("quantq").jobs.JobStatus))
     worker = spawn([sys.executable, "-m", "quantq", "worker", "--concurrency", "1", "--mode", "thread", "--status-interval", "0",
                     "--log-level", "warning"])
@@ -288,47 +285,37 @@ def rq_row(server: OwnRedis, n: int, simple: bool) -> tuple[str, str]:
     from redis import Redis
     from rq import Queue
 
+    if not simple:
+        n = min(n, 2000)  # a fork per job: ~100/s on 2 cores, so a smaller sample
     q = Queue("bench", connection=Redis.from_url(URL))
     one = rate(n, lambda: [q.enqueue("bench_redis.rq_noop") for _ in range(n)])
     q.empty()
     bulk = rate(n, lambda: q.enqueue_many([Queue.prepare_data("bench_redis.rq_noop") for _ in range(n)]))
-    cmd = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", URL, "-q"]
+    q.empty()
+    q.enqueue_many([Queue.prepare_data("bench_redis.rq_noop") for _ in range(n)])
+    cmd = [sys.executable, "-m", "rq.cli", "worker", "--url", URL, "-q"]
     if simple:
         cmd += ["--worker-class", "rq.worker.SimpleWorker"]
-    started = time.perf_counter()
-    proc = spawn([*cmd, "bench"])
-    proc.wait()
-    drain = n / (time.perf_counter() - started)
-    left = q.count
-    return (f"RQ {'SimpleWorker' if simple else 'Worker (fork per job)'}",
-            f"enqueue {one:,.0f}/s, bulk {bulk:,.0f}/s, drain {drain:,.0f}/s{'' if not left else f' ({left} left)'}")
+    speed = drain(lambda: int(server.client.llen("rq:queue:bench")), [([*cmd, "bench"], "")], n)
+    return (f"RQ {'SimpleWorker' if simple else f'Worker (fork per job, {n:,} jobs)'}",
+            f"enqueue {one:,.0f}/s, bulk {bulk:,.0f}/s, drain {speed:,.0f}/s")
 
 
 def dramatiq_row(server: OwnRedis, n: int) -> tuple[str, str]:
     module = _peer_module("dramatiq")
     one = rate(n, lambda: [module.dramatiq_noop.send() for _ in range(n)])
-    proc = spawn([sys.executable, "-m", "dramatiq", "bench_redis", "--processes", "1", "--threads", "8"], "dramatiq")
-    started = time.perf_counter()
-    try:
-        wait_counter(server, n, [proc])
-        drain = n / (time.perf_counter() - started)
-    finally:
-        stop_all([proc])
-    return "Dramatiq (1 process x 8 threads)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+    cmd = [sys.executable, "-m", "dramatiq", "bench_redis", "--processes", "1", "--threads", "8"]
+    speed = drain(lambda: int(server.client.llen("dramatiq:bench")), [(cmd, "dramatiq")], n)
+    return "Dramatiq (1 process x 8 threads)", f"enqueue {one:,.0f}/s, drain {speed:,.0f}/s"
 
 
 def celery_row(server: OwnRedis, n: int) -> tuple[str, str]:
     module = _peer_module("celery")
     one = rate(n, lambda: [module.celery_noop.delay() for _ in range(n)])
-    proc = spawn([sys.executable, "-m", "celery", "-A", "bench_redis:celery_app", "worker", "--pool", "solo", "-Q", "celery",
-                  "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"], "celery")
-    started = time.perf_counter()
-    try:
-        wait_counter(server, n, [proc])
-        drain = n / (time.perf_counter() - started)
-    finally:
-        stop_all([proc])
-    return "Celery (solo pool, 1 process)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+    cmd = [sys.executable, "-m", "celery", "-A", "bench_redis:celery_app", "worker", "--pool", "solo", "-Q", "celery",
+           "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"]
+    speed = drain(lambda: int(server.client.llen("celery")), [(cmd, "celery")], n)
+    return "Celery (solo pool, 1 process)", f"enqueue {one:,.0f}/s, drain {speed:,.0f}/s"
 
 
 def arq_row(server: OwnRedis, n: int) -> tuple[str, str]:
@@ -342,11 +329,8 @@ def arq_row(server: OwnRedis, n: int) -> tuple[str, str]:
         await pool.aclose()
 
     one = rate(n, lambda: asyncio.run(enqueue()))
-    started = time.perf_counter()
-    proc = spawn([sys.executable, "-m", "arq", "bench_redis.ArqSettings"], "arq")
-    proc.wait()
-    drain = n / (time.perf_counter() - started)
-    return "arq (1 process, max_jobs 50)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+    speed = drain(lambda: int(server.client.zcard("arq:queue")), [([sys.executable, "-m", "arq", "bench_redis.ArqSettings"], "arq")], n)
+    return "arq (1 process, max_jobs 50)", f"enqueue {one:,.0f}/s, drain {speed:,.0f}/s"
 
 
 def reference_row(server: OwnRedis, n: int) -> tuple[str, str]:
@@ -354,13 +338,106 @@ def reference_row(server: OwnRedis, n: int) -> tuple[str, str]:
 
     client = redis.Redis.from_url(URL)
     one = rate(n, lambda: [client.lpush("bench:ref", '{"job":"noop"}') for _ in range(n)])
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", "import bench_redis; bench_redis.reference_worker()"], cwd=ROOT, env=env_for())
-    while client.llen("bench:ref"):
-        time.sleep(0.002)
-    drain = n / (time.perf_counter() - started)
-    proc.wait()
-    return "reference: bare LPUSH/BRPOP (no record, no lease)", f"enqueue {one:,.0f}/s, drain {drain:,.0f}/s"
+    cmd = [sys.executable, "-c", "import bench_redis; bench_redis.reference_worker()"]
+    speed = drain(lambda: int(client.llen("bench:ref")), [(cmd, "")], n)
+    return "reference: bare LPUSH/BRPOP in Python (no record, no lease)", f"enqueue {one:,.0f}/s, drain {speed:,.0f}/s"
+
+
+NODE_DIR = Path(os.environ.get("BENCH_NODE_DIR", Path.home() / ".cache" / "quantq-bench" / "node"))
+BULLMQ_JS = """
+import { Queue, Worker } from 'bullmq';
+const [, , port, n, mode, concurrency] = process.argv;
+const connection = { host: '127.0.0.1', port: Number(port) };
+const N = Number(n);
+const opts = { removeOnComplete: true, removeOnFail: true };
+if (mode === 'enqueue') {
+  const q = new Queue('bench', { connection });
+  let t = performance.now();
+  for (let i = 0; i < N; i++) await q.add('noop', {}, opts);
+  const single = N / ((performance.now() - t) / 1000);
+  await q.obliterate({ force: true });
+  const jobs = Array.from({ length: N }, () => ({ name: 'noop', data: {}, opts }));
+  t = performance.now();
+  for (let i = 0; i < N; i += 1000) await q.addBulk(jobs.slice(i, i + 1000));
+  const bulk = N / ((performance.now() - t) / 1000);
+  console.log(JSON.stringify({ single, bulk }));
+  await q.close();
+} else {
+  new Worker('bench', async () => {}, { connection, concurrency: Number(concurrency) });
+}
+"""
+SIDEKIQ_RB = """
+require 'sidekiq'
+require 'sidekiq/api'
+require 'json'
+Sidekiq.configure_server { |c| c.redis = { url: ENV['BENCH_REDIS_URL'] } }
+Sidekiq.configure_client { |c| c.redis = { url: ENV['BENCH_REDIS_URL'] } }
+class NoopJob
+  include Sidekiq::Worker
+  sidekiq_options retry: false
+  def perform; end
+end
+if ENV['BENCH_ENQUEUE']
+  n = ENV['BENCH_ENQUEUE'].to_i
+  t = Time.now
+  n.times { NoopJob.perform_async }
+  single = n / (Time.now - t)
+  Sidekiq::Queue.new.clear
+  t = Time.now
+  (n / 1000).times { Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => Array.new(1000) { [] }) }
+  bulk = n / (Time.now - t)
+  puts JSON.generate({ single: single, bulk: bulk })
+end
+if ENV['BENCH_FILL']
+  (ENV['BENCH_FILL'].to_i / 1000).times { Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => Array.new(1000) { [] }) }
+end
+"""
+
+
+def bullmq_rows(server: OwnRedis, n: int) -> list[tuple[str, str]]:
+    """BullMQ from npm (installed on first use into ~/.cache/quantq-bench/node)."""
+    import json
+
+    if shutil.which("node") is None:
+        raise RuntimeError("node is not installed")
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+    if not (NODE_DIR / "node_modules" / "bullmq").is_dir():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "bullmq@5"], cwd=NODE_DIR, check=True, capture_output=True, timeout=600)
+    script = NODE_DIR / "bench_bullmq.mjs"
+    script.write_text(BULLMQ_JS)
+    port = str(server.port)
+    out = subprocess.run(["node", str(script), port, str(n), "enqueue"], capture_output=True, text=True, check=True, timeout=600)
+    rates = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = []
+    for label, procs, conc in (("1 process, concurrency 50", 1, 50), ("2 processes, concurrency 50", 2, 50)):
+        server.client.flushdb()
+        subprocess.run(["node", str(script), port, str(n), "enqueue"], capture_output=True, text=True, check=True, timeout=600)
+        speed = drain(lambda: int(server.client.llen("bull:bench:wait")), [(["node", str(script), port, str(n), "work", str(conc)], "")] * procs, n)
+        rows.append((f"BullMQ {label}", f"enqueue {rates['single']:,.0f}/s, bulk {rates['bulk']:,.0f}/s, drain {speed:,.0f}/s"))
+    return rows
+
+
+def sidekiq_rows(server: OwnRedis, n: int) -> list[tuple[str, str]]:
+    """Sidekiq from Debian's ruby-sidekiq."""
+    import json
+
+    if shutil.which("sidekiq") is None:
+        raise RuntimeError("sidekiq is not installed (apt-get install ruby-sidekiq)")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "bench_sidekiq.rb"
+        script.write_text(SIDEKIQ_RB)
+        env = {**env_for(), "BENCH_ENQUEUE": str(n)}
+        out = subprocess.run(["ruby", str(script)], capture_output=True, text=True, check=True, timeout=600, env=env)
+        rates = json.loads(out.stdout.strip().splitlines()[-1])
+        rows = []
+        for label, procs in (("1 process, concurrency 10", 1), ("2 processes, concurrency 10", 2)):
+            server.client.flushdb()
+            fill = {**env_for(), "BENCH_FILL": str(n)}
+            subprocess.run(["ruby", str(script)], capture_output=True, check=True, timeout=600, env=fill)
+            cmd = ["sidekiq", "-r", str(script), "-c", "10", "-q", "default"]
+            speed = drain(lambda: int(server.client.llen("queue:default")), [(cmd, "")] * procs, n)
+            rows.append((f"Sidekiq {label}", f"enqueue {rates['single']:,.0f}/s, bulk {rates['bulk']:,.0f}/s, drain {speed:,.0f}/s"))
+    return rows
 
 
 def _peer_module(peer: str) -> Any:
@@ -388,7 +465,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--latency-samples", type=int, default=300)
-    parser.add_argument("--peers", default="rq,rq-simple,dramatiq,celery,arq,reference")
+    parser.add_argument("--peers", default="sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,reference")
     parser.add_argument("--listing-jobs", type=int, default=0, help="also time listings with this many jobs kept (e.g. 1000000)")
     args = parser.parse_args()
     from rich.console import Console
@@ -411,10 +488,15 @@ def main() -> None:
                 "arq": lambda: arq_row(server, args.jobs),
                 "reference": lambda: reference_row(server, args.jobs),
             }
+            many: dict[str, Callable[[], list[tuple[str, str]]]] = {
+                "sidekiq": lambda: sidekiq_rows(server, args.jobs),
+                "bullmq": lambda: bullmq_rows(server, args.jobs),
+            }
             for name in [p for p in args.peers.split(",") if p]:
                 server.client.flushdb()  # the benchmark's own server: nothing else lives there
                 try:
-                    table.add_row(*runners[name]())
+                    for row in many[name]() if name in many else [runners[name]()]:
+                        table.add_row(*row)
                 except Exception as exc:  # noqa: BLE001 - a missing peer must not hide the others
                     table.add_row(name, f"not measured: {type(exc).__name__}: {exc}"[:120])
             table.add_row("redis-benchmark ceiling", redis_benchmark(server))
