@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
 import typer
@@ -178,6 +179,21 @@ def _start_api_thread(loaded: settings.Settings) -> None:
 
 @app.command()
 @handle_errors
+def api(
+    host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1; $QUANTQ_API_HOST)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default 8000; $QUANTQ_API_PORT)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow binding beyond loopback with no API keys."),
+    imports: Optional[list[str]] = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
+) -> None:
+    """Serve the HTTP API alone (workers run elsewhere)."""
+    from quantq.api import serve
+
+    loaded = load_settings(api_host=host, api_port=port, imports=tuple(imports) if imports else None)
+    serve(loaded, insecure=insecure)
+
+
+@app.command()
+@handle_errors
 def scheduler(
     interval: float = typer.Option(1.0, "--interval", help="Seconds between passes."),
     once: bool = typer.Option(False, "--once", help="One pass, then exit."),
@@ -206,7 +222,7 @@ def scheduler(
 @handle_errors
 def enqueue(
     task: str = typer.Argument(..., help="Task name, e.g. quantq.sleep."),
-    args: Optional[str] = typer.Option(None, "--args", help="Task arguments as a JSON object."),
+    args: Optional[str] = typer.Option(None, "--args", help="Task arguments as a JSON object, or @file.json."),
     queue: Optional[str] = typer.Option(None, "--queue", "-q"),
     priority: Optional[str] = typer.Option(None, "--priority", "-p", help="high, normal, low or 0-9 (9 first)."),
     delay: Optional[float] = typer.Option(None, "--delay", help="Seconds to wait before the job may run."),
@@ -222,6 +238,11 @@ def enqueue(
     json_out: bool = JsonOpt,
 ) -> None:
     """Enqueue a job; prints its id, or with --wait its result."""
+    if args is not None and args.startswith("@"):
+        try:
+            args = Path(args[1:]).read_text()
+        except OSError as exc:
+            raise errors.EnvelopeError("args", f"cannot read {args[1:]!r}: {exc.strerror}") from None
     submission: dict[str, Any] = {"task": task, "args": parse_json_option(args, "args") if args is not None else {}}
     for key, value in (("queue", queue), ("priority", priority), ("delay", delay), ("run_at", run_at),
                        ("timeout", timeout), ("max_attempts", max_attempts), ("id", job_id),

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from importlib import metadata
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -44,7 +45,19 @@ def main(argv: list[str] | None = None) -> None:
         limit = args.max_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn = Connection(args.fd)
-    serve_connection(conn, tasks.default_registry(args.imports, eager=True))
+    registry = tasks.default_registry(args.imports, eager=True)
+    run_warmups()
+    serve_connection(conn, registry)
+
+
+def run_warmups() -> None:
+    """Plugins' start-up work (``quantq.warmup`` entry points), so no job pays a cold start:
+    the finance layer compiles its fill kernel and starts its sandbox runner here."""
+    for ep in metadata.entry_points(group="quantq.warmup"):
+        try:
+            ep.load()()
+        except Exception as exc:  # a plugin that cannot warm up still serves; its jobs say why
+            print(f"quantq: warm-up {ep.name!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def serve_connection(conn: Connection, registry: tasks.Registry) -> None:

@@ -72,6 +72,10 @@ class Worker:
         self.backend = backend
         self.options = options
         self.registry = registry or tasks.default_registry(options.imports, eager=options.mode == "thread")
+        if options.mode == "thread":
+            from quantq.worker.child import run_warmups
+
+            run_warmups()  # thread slots run tasks in this process
         self.hostname = socket.gethostname()
         self.id = options.name or f"{self.hostname}-{os.getpid()}-{os.urandom(2).hex()}"
         self.slots: list[Slot] = []

@@ -95,3 +95,17 @@ def test_config_check_reports_problems(url: str, tmp_path: Path) -> None:
     report = json.loads(out)
     assert code == 2 and report["ok"] is False
     assert "did you mean worker.max_concurrent_jobs" in report["checks"][0]["detail"]
+
+
+def test_args_from_a_file(url: str, tmp_path: Path) -> None:
+    (tmp_path / "job.json").write_text('{"from": "file"}')
+    code, out = invoke("enqueue", "quantq.echo", "--args", f"@{tmp_path}/job.json", "--immediate")
+    assert code == 0 and json.loads(out) == {"from": "file"}
+    code, out = invoke("enqueue", "quantq.echo", "--args", "@/no/such/file.json")
+    assert code == 2 and "cannot read" in out
+
+
+def test_api_refuses_to_serve_open_beyond_loopback(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QUANTQ_API_KEYS", raising=False)
+    code, out = invoke("api", "--host", "0.0.0.0", "--port", "8799")
+    assert code == 2 and "refusing to serve the API on 0.0.0.0 without API keys" in " ".join(out.split())
