@@ -7,8 +7,8 @@ A later backend adds its factory here and passes the suite unchanged.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 Factory = Callable[[Path], Iterator[str]]
 
@@ -51,8 +51,9 @@ def mysql(tmp_path: Path) -> Iterator[str]:
 
 
 def drop_mysql_prefix(url: str, prefix: str) -> None:
-    import pymysql
     from urllib.parse import unquote, urlsplit
+
+    import pymysql
 
     parts = urlsplit(url)
     conn = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306, user=unquote(parts.username or "root"),

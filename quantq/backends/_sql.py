@@ -18,10 +18,11 @@ import abc
 import json
 import re
 import secrets
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from quantq import envelope, errors, jobs
 from quantq.backends import base
@@ -47,7 +48,7 @@ def render(text: str, names: Mapping[str, str]) -> str:
 def parse_named(text: str) -> dict[str, str]:
     parts = _NAME_RE.split(text)
     queries = {}
-    for name, body in zip(parts[1::2], parts[2::2]):
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
         statement = "\n".join(line for line in body.strip().splitlines() if not line.lstrip().startswith("--"))
         queries[name] = statement.strip().rstrip(";")
     return queries
@@ -108,7 +109,7 @@ def to_time(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return jobs.from_timestamp(float(value))
 
 

@@ -18,8 +18,9 @@ import contextlib
 import hashlib
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import pymysql
@@ -213,7 +214,7 @@ class MySQLBackend(_sql.SQLBackend):
         return tuple(values) or _EMPTY
 
     def _time(self, value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(timezone.utc).replace(tzinfo=None)
+        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
     def _woke(self) -> None:
         self._wake.notify()

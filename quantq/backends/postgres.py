@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -71,7 +72,7 @@ class PostgresBackend(_sql.SQLBackend):
         self.channel = f"{self.schema}.{self.prefix}jobs"
         #: the connections' application_name: tells this backend's sessions apart in pg_stat_activity
         self.application_name = f"quantq-{os.getpid()}-{os.urandom(3).hex()}"
-        self._kwargs = {
+        self._kwargs: dict[str, Any] = {
             "autocommit": True, "row_factory": dict_row, "application_name": self.application_name,
             "options": "-c TimeZone=UTC", "connect_timeout": 5,
         }
@@ -144,7 +145,8 @@ class PostgresBackend(_sql.SQLBackend):
 
     def _applied(self, cur: psycopg.Cursor[Any]) -> set[int] | None:
         cur.execute("SELECT to_regclass(%s) AS t", (self.names["migrations"],))
-        if cur.fetchone()["t"] is None:
+        found = cur.fetchone()
+        if found is None or found["t"] is None:
             return None
         cur.execute(f"SELECT version FROM {self.names['migrations']}")
         return {r["version"] for r in cur.fetchall()}
