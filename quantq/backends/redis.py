@@ -306,9 +306,9 @@ class RedisBackend(base.Backend):
         if limit <= 0 or not queues:
             return []
         claims = self._claim_once(list(queues), worker_id, hostname, lease, limit)
-        if len(claims) < limit and self._ingest_waiting:
+        if self._ingest_waiting:  # foreign envelopes wait in an inbox: take them in, even under load
             ingested, self._ingest_waiting = self._ingest_waiting, []
-            if sum(self.ingest(q) for q in ingested):
+            if sum(self.ingest(q) for q in ingested) and len(claims) < limit:
                 claims += self._claim_once(list(queues), worker_id, hostname, lease, limit - len(claims))
         return claims
 
