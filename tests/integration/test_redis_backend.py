@@ -311,3 +311,12 @@ def test_an_id_reused_after_its_result_expired_is_a_clean_new_job(backend: Redis
     counts = {s.name: s.counts for s in backend.queue_stats()}["default"]
     assert (counts["completed"], counts["queued"]) == (0, 1)
     assert backend.get("reuse").result is None and [j.id for j in backend.list_jobs(JobFilter())] == ["reuse"]
+
+
+def test_foreign_envelopes_are_taken_in_while_the_queue_is_busy(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    backend.enqueue([make(id=f"busy-{i}") for i in range(5)])
+    raw.lpush(f"{backend.keys.prefix}:{{default}}:inbox", json.dumps({"id": "foreign-top", "task": "quantq.noop", "priority": 9}))
+    first = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=1)
+    assert [c.job_id for c in first] == ["busy-0"]  # the batch was full before the inbox was read
+    assert backend.get("foreign-top").status is S.QUEUED  # ...but the envelope was taken in at once
+    assert [c.job_id for c in backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=1)] == ["foreign-top"]
