@@ -68,6 +68,10 @@ _SOURCES = _load_scripts()
 
 
 class RedisBackend(base.Backend):
+    #: every claim promotes its queue's due jobs in the same script, so a worker needs no
+    #: separate promote_due() round trip before claiming (a hint for the worker loop)
+    promotes_on_claim = True
+
     def __init__(self, url: str) -> None:
         options = parse_url(url)
         self.url = url
