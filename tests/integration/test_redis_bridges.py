@@ -30,12 +30,18 @@ SEED_PATTERNS = ("strategy_queue", "task_result:*", "deeper_analysis:*")
 def url() -> Iterator[str]:
     base = service_url("redis").split("?")[0].rsplit("/", 1)[0]
     prefix = f"qqbridge-{uuid.uuid4().hex[:10]}"
-    yield f"{base}/{DB}?prefix={prefix}"
     client = redis_py.Redis.from_url(f"{base}/{DB}")
-    for pattern in (f"{prefix}:*", *SEED_PATTERNS):
-        for key in client.scan_iter(match=pattern, count=1000):
-            client.delete(key)
-    client.close()
+    # the seeds' key names are fixed: two test runs at once (two engineers) take turns on the database
+    lock = client.lock("quantq-test:bridge-db", timeout=120, blocking_timeout=180)
+    assert lock.acquire(), "another test run held the bridge test database too long"
+    try:
+        yield f"{base}/{DB}?prefix={prefix}"
+    finally:
+        for pattern in (f"{prefix}:*", *SEED_PATTERNS):
+            for key in client.scan_iter(match=pattern, count=1000):
+                client.delete(key)
+        lock.release()
+        client.close()
 
 
 @pytest.fixture
