@@ -37,6 +37,7 @@ class Settings:
     imports: tuple[str, ...] = ()
     retry_backoff: float = 2.0
     max_memory_mb: int = 0
+    prefetch: int = 1
     status_interval: float = 30.0
     log_level: str = "INFO"
     log_format: str = "text"
@@ -44,6 +45,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     data: str | None = None  #: market-data store URL (finance layer)
+    bridges: tuple[str, ...] = ()  #: foreign queues a worker also serves (seed001, seed000)
     source: str | None = None  #: the config file read, if any
 
 
@@ -113,6 +115,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "imports": _as_list,
     "retry_backoff": lambda v: max(0.0, _as_float(v)),
     "max_memory_mb": lambda v: max(0, _as_int(v)),
+    "prefetch": lambda v: max(0, _as_int(v)),
     "status_interval": lambda v: max(0.0, _as_float(v)),
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("text", "json"),
@@ -120,6 +123,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "api_host": str,
     "api_port": _positive(_as_int),
     "data": str,
+    "bridges": _as_list,
 }
 
 #: environment variable -> field; later entries win (QUANTQ_* over the seeds' names)
@@ -127,6 +131,7 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("POLL_TIMEOUT", "poll_interval"),  # seed 000
     ("MAX_JOB_TIME", "job_timeout"),  # seed 000
     ("WORKER_NAME", "worker_name"),  # seed 000
+    ("REDIS_URL", "url"),  # seed 001: REDIS_URL, or REDIS_HOST/PORT/PASSWORD (see _seed_redis_url)
     ("QUANTQ_URL", "url"),
     ("QUANTQ_QUEUES", "queues"),
     ("QUANTQ_CONCURRENCY", "concurrency"),
@@ -139,6 +144,7 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("QUANTQ_IMPORTS", "imports"),
     ("QUANTQ_RETRY_BACKOFF", "retry_backoff"),
     ("QUANTQ_MAX_MEMORY_MB", "max_memory_mb"),
+    ("QUANTQ_PREFETCH", "prefetch"),
     ("QUANTQ_STATUS_INTERVAL", "status_interval"),
     ("QUANTQ_LOG_LEVEL", "log_level"),
     ("QUANTQ_LOG_FORMAT", "log_format"),
@@ -146,6 +152,7 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("QUANTQ_API_HOST", "api_host"),
     ("QUANTQ_API_PORT", "api_port"),
     ("QUANTQ_DATA", "data"),
+    ("QUANTQ_BRIDGES", "bridges"),
 ]
 
 #: file section -> {key: field}; None means "accepted, used elsewhere" (e.g. deploy hosts)
@@ -155,7 +162,8 @@ FILE_KEYS: dict[str, dict[str, str | None]] = {
         "max_concurrent_jobs": "concurrency", "concurrency": "concurrency", "poll_interval": "poll_interval",
         "job_timeout": "job_timeout", "log_file": "log_file", "name": "worker_name", "mode": "mode",
         "lease": "lease", "grace": "grace", "imports": "imports", "retry_backoff": "retry_backoff",
-        "max_memory_mb": "max_memory_mb", "status_interval": "status_interval",
+        "max_memory_mb": "max_memory_mb", "status_interval": "status_interval", "bridges": "bridges",
+        "prefetch": "prefetch",
     },
     "log": {"level": "log_level", "format": "log_format", "file": "log_file"},
     "api": {"host": "api_host", "port": "api_port"},
@@ -257,6 +265,19 @@ def _read_file(path: Path, problems: list[str]) -> dict[str, Any]:
     return values
 
 
+def _seed_redis_url(problems: list[str]) -> str | None:
+    """Seed 001's Redis variables, below ``QUANTQ_URL`` and above the config file."""
+    if not any(os.environ.get(n) for n in ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")):
+        return None
+    from quantq.backends.redis_keys import url_from_env
+
+    try:
+        return url_from_env()
+    except errors.QuantqError as exc:
+        problems.append(str(exc))
+        return None
+
+
 def load(config: str | None = None, overrides: dict[str, Any] | None = None, *, strict: bool = True) -> tuple[Settings, list[str]]:
     """Settings from file, environment and ``overrides`` (flags; None values ignored).
 
@@ -270,6 +291,11 @@ def load(config: str | None = None, overrides: dict[str, Any] | None = None, *, 
         for key, value in _read_file(path, problems).items():
             raw[key] = (value, f"{path}")
     for env_name, field in ENVIRONMENT:
+        if env_name == "REDIS_URL":
+            seed_url = _seed_redis_url(problems)
+            if seed_url:
+                raw["url"] = (seed_url, "$REDIS_URL / $REDIS_HOST")
+            continue
         if os.environ.get(env_name) not in (None, ""):
             raw[field] = (os.environ[env_name], f"${env_name}")
     for key, value in (overrides or {}).items():

@@ -122,13 +122,15 @@ def worker(
     status_interval: Optional[float] = typer.Option(None, "--status-interval", help="Seconds between status lines (0: off)."),
     log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json."),
     log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+    bridges: Optional[list[str]] = typer.Option(None, "--bridge", help="Also serve a foreign queue: seed001, seed000 (repeatable)."),
+    prefetch: Optional[int] = typer.Option(None, "--prefetch", help="Jobs claimed ahead of free slots (default 1; more for tiny jobs)."),
 ) -> None:
     """Run a worker: claim jobs from the queues and run them in isolated processes."""
     loaded = load_settings(
         queues=queues, concurrency=concurrency, worker_name=name, mode=mode, lease=lease, job_timeout=job_timeout,
         grace=grace, imports=tuple(imports) if imports else None, poll_interval=poll_interval,
         retry_backoff=retry_backoff, max_memory_mb=max_memory_mb, status_interval=status_interval,
-        log_format=log_format, log_level=log_level,
+        log_format=log_format, log_level=log_level, bridges=tuple(bridges) if bridges else None, prefetch=prefetch,
     )
     run_worker(loaded, burst=burst)
 
@@ -142,11 +144,19 @@ def run_worker(loaded: settings.Settings, *, burst: bool = False) -> None:
         queues=loaded.queues, concurrency=loaded.concurrency, mode=loaded.mode, lease=loaded.lease,
         poll_interval=loaded.poll_interval, job_timeout=loaded.job_timeout, grace=loaded.grace, burst=burst,
         name=loaded.worker_name, imports=loaded.imports, retry_backoff=loaded.retry_backoff,
-        max_memory_mb=loaded.max_memory_mb, status_interval=loaded.status_interval,
+        max_memory_mb=loaded.max_memory_mb, status_interval=loaded.status_interval, prefetch=loaded.prefetch,
     )
+    runners: list[Any] = []
     try:
-        Worker(backend, options).run()
+        worker_ = Worker(backend, options)
+        if loaded.bridges:
+            from quantq.bridges import open_bridge
+
+            runners = [open_bridge(name, backend, registry=worker_.registry).start() for name in loaded.bridges]
+        worker_.run()
     finally:
+        for runner in runners:
+            runner.stop()
         backend.close()
 
 

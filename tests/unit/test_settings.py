@@ -30,6 +30,8 @@ hosts:
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name, _ in settings.ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
+    for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_USERNAME", "REDIS_DB", "REDIS_SSL"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("QUANTQ_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -97,3 +99,27 @@ def test_backend_sections_become_urls(tmp_path: Path, backend: str, section: str
     path = tmp_path / "quantq.yml"
     path.write_text(f"queue:\n  backend: {backend}\n{section}")
     assert settings.load(str(path))[0].url == url
+
+
+def test_seed_001_redis_variables_give_the_backend_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "quantq.yml").write_text("queue:\n  url: sqlite:///file.db\n")
+    monkeypatch.setenv("REDIS_HOST", "cache")
+    monkeypatch.setenv("REDIS_PORT", "6380")
+    monkeypatch.setenv("REDIS_PASSWORD", "mysecret")
+    assert settings.load()[0].url == "redis://:mysecret@cache:6380/0"  # over the file
+    monkeypatch.setenv("REDIS_URL", "redis://other:6379/3")
+    assert settings.load()[0].url == "redis://other:6379/3"  # REDIS_URL over the parts
+    monkeypatch.setenv("QUANTQ_URL", "sqlite:///env.db")
+    assert settings.load()[0].url == "sqlite:///env.db"  # quantq's own variable over the seed's
+    monkeypatch.delenv("QUANTQ_URL")
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.setenv("REDIS_PORT", "sixty")
+    assert "REDIS_PORT must be a number" in "\n".join(settings.load(strict=False)[1])
+
+
+def test_bridges_and_prefetch_from_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "quantq.yml").write_text("worker:\n  bridges: [seed001]\n  prefetch: 4\n")
+    loaded = settings.load()[0]
+    assert (loaded.bridges, loaded.prefetch) == (("seed001",), 4)
+    monkeypatch.setenv("QUANTQ_BRIDGES", "seed000,seed001")
+    assert settings.load()[0].bridges == ("seed000", "seed001")
