@@ -249,6 +249,15 @@ class SQLBackend(base.Backend):
     def _claim_rows(self, cur: Any, params: dict[str, Any]) -> list[Row]:
         return self._rows(cur, "claim", params)
 
+    def _complete_batch(self, cur: Any, items: list[dict[str, Any]]) -> dict[tuple[str, str], Row] | None:
+        """Complete several claims in one statement: {(id, token): row} for those still held,
+        or None where the dialect has no such statement (then each is completed alone)."""
+        if "complete_many" not in self.Q:
+            return None
+        done = self._rows(cur, "complete_many", {
+            "ids": [i["id"] for i in items], "tokens": [i["token"] for i in items], "results": [i["result"] for i in items]})
+        return {(r["id"], r["claim_token"]): r for r in done}
+
     def _insert_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
         for params in rows:
             self._count(cur, "insert_job", params)
@@ -453,16 +462,12 @@ class SQLBackend(base.Backend):
         def apply(cur: Any) -> list[jobs.Job | None]:
             out: list[jobs.Job | None] = [None] * len(statements)
             batch = {i for i, (name, _) in enumerate(statements) if name == "complete"}
-            if len(batch) > 1 and "complete_many" in self.Q:  # one statement for all completions
-                done = self._rows(cur, "complete_many", {
-                    "ids": [statements[i][1]["id"] for i in batch], "tokens": [statements[i][1]["token"] for i in batch],
-                    "results": [statements[i][1]["result"] for i in batch]})
-                by_claim = {(r["id"], r["claim_token"]): r for r in done}
-                for i in batch:
-                    row = by_claim.get((statements[i][1]["id"], statements[i][1]["token"]))
-                    out[i] = job_from_row(row) if row is not None else None
-            else:
+            by_claim = self._complete_batch(cur, [statements[i][1] for i in sorted(batch)]) if len(batch) > 1 else None
+            if by_claim is None:
                 batch = set()
+            for i in batch:
+                row = by_claim.get((statements[i][1]["id"], statements[i][1]["token"])) if by_claim else None
+                out[i] = job_from_row(row) if row is not None else None
             for i, (name, params) in enumerate(statements):
                 if i not in batch:
                     rows = self._update_returning(cur, name, params)

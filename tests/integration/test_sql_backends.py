@@ -16,6 +16,7 @@ import pytest
 
 from quantq import backends, envelope, errors, jobs
 from quantq.backends import _sql
+from quantq.backends.base import Outcome
 from quantq.worker import Worker, WorkerOptions
 from tests import backend_factories
 
@@ -363,3 +364,17 @@ def test_lenient_reads_show_unparsed_json_instead_of_failing() -> None:
     assert _sql.job_from_row(row).args == {"_unparsed": "{oops"}
     with pytest.raises(errors.EnvelopeError, match="'args'"):
         _sql.job_from_row(row, strict=True)
+
+
+def test_a_batch_of_completions_keeps_each_result_and_refuses_stale_claims(sql_backend: Any) -> None:
+    sql_backend.enqueue([make(id=f"b{i}") for i in range(6)])
+    claims = sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=6)
+    sql_backend.cancel("b2")
+    stale = jobs.Claim(job=claims[4].job, token="not-the-token", expires_at=claims[4].expires_at)
+    outcomes = [Outcome(claim=c, result={"n": i, "text": "ÅÄÖ ' \" \\\\"}) for i, c in enumerate(claims) if i != 4]
+    done = sql_backend.report([*outcomes, Outcome(claim=stale, result="stale")])
+    assert [d.id if d else None for d in done] == ["b0", "b1", None, "b3", "b5", None]
+    for i in (0, 1, 3, 5):
+        job = sql_backend.get(f"b{i}")
+        assert job.status is S.COMPLETED and job.result == {"n": i, "text": "ÅÄÖ ' \" \\\\"}
+    assert sql_backend.get("b2").status is S.CANCELLED and sql_backend.get("b4").status is S.RUNNING

@@ -56,6 +56,22 @@ SET status = 'completed', result = %(result)s, progress = 100, finished_at = UTC
     expires_at = UTC_TIMESTAMP(6) + INTERVAL result_ttl SECOND
 WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > UTC_TIMESTAMP(6);
 
+-- name: held_for_update
+SELECT id, lease_token FROM {jobs}
+WHERE id IN %(ids)s AND status = 'running' AND lease_expires_at > UTC_TIMESTAMP(6)
+FOR UPDATE;
+
+-- name: complete_many
+-- A worker's batch of completions: %(batch)s is a JSON array of [id, token, result-as-JSON-text].
+UPDATE {jobs} AS j
+JOIN JSON_TABLE(%(batch)s, '$[*]' COLUMNS (id VARCHAR(128) PATH '$[0]', token VARCHAR(64) PATH '$[1]',
+                                          result LONGTEXT PATH '$[2]')) AS o
+  ON j.id = o.id COLLATE utf8mb4_bin AND j.lease_token = o.token COLLATE utf8mb4_bin
+SET j.status = 'completed', j.result = o.result, j.progress = 100, j.finished_at = UTC_TIMESTAMP(6),
+    j.updated_at = UTC_TIMESTAMP(6), j.lease_token = NULL, j.lease_expires_at = NULL,
+    j.expires_at = UTC_TIMESTAMP(6) + INTERVAL j.result_ttl SECOND
+WHERE j.status = 'running';
+
 -- name: fail_final
 UPDATE {jobs}
 SET status = 'failed', error = %(error)s, finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6),
