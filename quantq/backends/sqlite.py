@@ -53,6 +53,9 @@ class SQLiteBackend(_sql.SQLBackend):
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        # Threads of one process queue here for the write lock: a Python lock hands over in
+        # microseconds, where SQLite's busy handler would make them sleep in millisecond steps.
+        self._write_lock = threading.Lock()
         self._wake = _wakeup.Wakeup(os.path.abspath(self.path))
         self._create_schema()
 
@@ -102,7 +105,8 @@ class SQLiteBackend(_sql.SQLBackend):
             conn.execute("COMMIT")
             return out
 
-        return self._retry(attempt)
+        with self._write_lock:
+            return self._retry(attempt)
 
     def _run(self, cur: sqlite3.Connection, name: str, params: Mapping[str, Any]) -> tuple[list[Any], int]:
         c = cur.execute(self.Q[name], params)

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
 def run_warmups() -> None:
     """Plugins' start-up work (``quantq.warmup`` entry points), so no job pays a cold start:
     the finance layer compiles its fill kernel and starts its sandbox runner here."""
+    if os.environ.get("QUANTQ_WARMUP", "1") == "0":
+        return
     for ep in metadata.entry_points(group="quantq.warmup"):
         try:
             ep.load()()

@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import logging
 import os
+import queue
 import random
 import signal
 import socket
@@ -91,7 +92,8 @@ class Worker:
         self._claimer: threading.Thread | None = None
         self._claimer_idle = threading.Event()
         self._sigints = 0
-        self._unreported: list[Outcome] = []  #: outcomes the backend could not take yet
+        self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()  #: outcomes for the reporter; None stops it
+        self._reporter: threading.Thread | None = None
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -109,6 +111,8 @@ class Worker:
               concurrency=self.options.concurrency, mode=self.options.mode, backend=_safe_url(self.backend.url))
         self._claimer = threading.Thread(target=self._claim_loop, name="quantq-claimer", daemon=True)
         self._claimer.start()
+        self._reporter = threading.Thread(target=self._report_loop, name="quantq-reporter", daemon=True)
+        self._reporter.start()
         try:
             self._supervise()
         finally:
@@ -255,7 +259,6 @@ class Worker:
                 continue
 
             self._dispatch()
-            self._retry_unreported(timers)
             self._wait_and_collect(timeout=0.1)
             self._flush_progress()
             self._enforce_deadlines()
@@ -354,25 +357,49 @@ class Worker:
         return Outcome(claim=claim, error=error, retry_in=retry_in)
 
     def _report(self, outcomes: list[Outcome]) -> None:
+        """Hand outcomes to the reporter thread: the supervisor never waits on the store."""
+        for outcome in outcomes:
+            self._outbox.put(outcome)
+
+    def _report_loop(self) -> None:
+        """Write outcomes in batches (whatever piled up while the last write ran), so under
+        load one round trip carries many jobs.  During an outage they are kept and retried
+        every second; if the outage outlasts the leases the store refuses them, and the
+        jobs run again instead."""
+        pending: list[Outcome] = []
+        stopping = False
+        while not (stopping and not pending):
+            batch: list[Outcome | None] = []
+            try:
+                batch.append(self._outbox.get(timeout=1.0 if pending else None))
+                while True:
+                    batch.append(self._outbox.get_nowait())
+            except queue.Empty:
+                pass
+            for item in batch:
+                if item is None:
+                    stopping = True
+                else:
+                    pending.append(item)
+            if pending:
+                pending = self._write_outcomes(pending)
+                if pending and stopping:
+                    event(log, "worker.outcomes_unreported", level=logging.ERROR, jobs=len(pending),
+                          reason="backend unreachable at shutdown; the jobs will run again")
+                    return
+
+    def _write_outcomes(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Report; return what could not be written."""
         try:
             results = self.backend.report(outcomes)
         except errors.QuantqError as exc:
-            # The backend is unreachable: keep the outcomes and try again; if the outage
-            # outlasts the leases, the store refuses them and the jobs run again instead.
             event(log, "worker.report_failed", level=logging.ERROR, worker=self.id, jobs=len(outcomes), error=str(exc))
-            self._unreported.extend(outcomes)
-            return
+            return outcomes
         for outcome, stored in zip(outcomes, results):
             if stored is None:
                 event(log, "job.outcome_refused", level=logging.WARNING, job=outcome.claim.job_id,
                       reason="claim no longer held (cancelled, or lease lost)")
-
-    def _retry_unreported(self, timers: dict[str, float]) -> None:
-        if not self._unreported or time.monotonic() - timers["unreported"] < 1.0:
-            return
-        timers["unreported"] = time.monotonic()
-        pending, self._unreported = self._unreported, []
-        self._report(pending)
+        return []
 
     def _child_died(self, slot: Slot) -> None:
         claim = slot.claim
@@ -506,9 +533,9 @@ class Worker:
         if self._claimer is not None:
             self._claimer.join(timeout=self.options.poll_interval + 2)
         self._flush_progress(force=True)
-        if self._unreported:
-            pending, self._unreported = self._unreported, []
-            self._report(pending)
+        if self._reporter is not None:
+            self._outbox.put(None)
+            self._reporter.join(timeout=max(5.0, self.options.lease))
         handed_back = 0
         leftovers = list(self._inbox)
         self._inbox.clear()
