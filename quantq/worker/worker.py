@@ -200,8 +200,8 @@ class Worker:
             if self._draining.is_set():
                 break
             try:
-                if self.options.maintenance:
-                    self._maybe_promote()
+                if self.options.maintenance and not getattr(self.backend, "promotes_on_claim", False):
+                    self._maybe_promote()  # (a backend whose claim promotes due jobs saves the round trip)
                 claims = self.backend.claim(
                     list(self.options.queues), worker_id=self.id, hostname=self.hostname,
                     lease=self.options.lease, limit=want,
