@@ -40,12 +40,12 @@ def completed(backend: backends.Backend) -> int:
     return sum(s.counts["completed"] for s in backend.queue_stats())
 
 
-def drain(url: str, n: int, processes: int, concurrency: int, mode: str) -> float:
+def drain(url: str, n: int, processes: int, concurrency: int, mode: str, prefetch: int) -> float:
     backend = backends.from_url(url)
     backend.purge(statuses=list(jobs.JobStatus)[:-3] + list(jobs.FINISHED))
     backend.enqueue(submissions(n))
     started = time.perf_counter()
-    workers = [subprocess.Popen(worker_cmd(url, concurrency, "--burst", "--mode", mode), cwd=ROOT) for _ in range(processes)]
+    workers = [subprocess.Popen(worker_cmd(url, concurrency, "--burst", "--mode", mode, "--prefetch", str(prefetch)), cwd=ROOT) for _ in range(processes)]
     for w in workers:
         w.wait()
     elapsed = time.perf_counter() - started
@@ -105,9 +105,12 @@ def main() -> None:
         table.add_column("result", justify="right")
         table.add_row("enqueue, one per call", f"{single_rate:,.0f} jobs/s")
         table.add_row("enqueue, bulk (1,000 per call)", f"{bulk_rate:,.0f} jobs/s")
-        for processes, concurrency, mode in ((1, 1, "process"), (1, 2, "process"), (2, 2, "process"), (1, 4, "thread")):
-            rate = drain(url, args.jobs, processes, concurrency, mode)
-            table.add_row(f"drain: {processes} worker x {concurrency} {mode} slot(s)", f"{rate:,.0f} jobs/s")
+        configs = ((1, 1, "process", 1), (1, 1, "process", 8), (1, 2, "process", 8), (2, 1, "process", 8),
+                   (1, 4, "thread", 16))
+        for processes, concurrency, mode, prefetch in configs:
+            rate = drain(url, args.jobs, processes, concurrency, mode, prefetch)
+            table.add_row(f"drain: {processes} worker x {concurrency} {mode} slot(s), prefetch {prefetch}",
+                          f"{rate:,.0f} jobs/s")
         p50, p99 = latency(url, args.latency_samples)
         table.add_row("latency p50 (idle worker, enqueue to completed)", f"{p50:.2f} ms")
         table.add_row("latency p99", f"{p99:.2f} ms")
