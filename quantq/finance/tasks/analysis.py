@@ -57,7 +57,7 @@ class BarSource:
 
     def write_series(self, symbol: str, bar_size: str, ts: np.ndarray, columns: dict[str, np.ndarray]) -> None:
         """Store indicator series next to the bars, if the store supports it."""
-        writer = getattr(self._store, "write_indicators", None)
+        writer = getattr(self._store, "write_indicator_series", None)
         if writer is None:
             raise SeriesNotStored()
         writer(symbol, bar_size, ts, columns)

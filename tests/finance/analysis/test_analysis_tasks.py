@@ -134,8 +134,23 @@ def test_dates_limit_the_bars(data_env: str, goog: Any) -> None:
     assert "no 1d bars for GOOG between 1990-01-01 and 1990-02-01" in empty["data"]["GOOG"]["error"]
 
 
-def test_store_series_falls_back_to_returning_them(data_env: str) -> None:
+def test_store_series_writes_them_next_to_the_bars(data_env: str) -> None:
+    from quantq.finance.data.store import MarketStore
+
     out = A.technical_analysis.run({"symbol": "TINY", "indicators": ["SMA_3"], "store_series": True}, _ctx(Recorder(), "technical_analysis"))
+    tiny = out["data"]["TINY"]
+    assert tiny["series_stored"] is True and "series" not in tiny["indicators"][0]
+    ts, columns = MarketStore.open(data_env).read_indicator_series("TINY", "1d")
+    assert len(ts) == 10 and list(columns) == ["SMA_3.real"]
+    assert np.isnan(columns["SMA_3.real"][:2]).all() and not np.isnan(columns["SMA_3.real"][2:]).any()
+
+
+def test_store_series_falls_back_to_returning_them(store_url: str) -> None:
+    class ReadOnly(A.BarSource):
+        def write_series(self, symbol: str, bar_size: str, ts: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+            raise A.SeriesNotStored()
+
+    out = A.run_technical_analysis(["TINY"], ind.parse_specs(["SMA_3"]), ta.SignalConfig(), ReadOnly(store_url), store_series=True)
     tiny = out["data"]["TINY"]
     assert tiny["series_stored"] is False
     assert len(tiny["indicators"][0]["series"]["real"]) == 10 and len(tiny["series_times"]) == 10
