@@ -437,6 +437,22 @@ def purge(
     output.print_json({"purged": removed}) if json_out else output.console.print(f"purged {removed} job(s)")
 
 
+@app.command()
+@handle_errors
+def migrate(json_out: bool = JsonOpt) -> None:
+    """Apply pending schema migrations to a PostgreSQL or MySQL/MariaDB backend."""
+    from quantq.backends.migrations import migrate as apply_migrations
+
+    loaded = load_settings()
+    applied = apply_migrations(loaded.url or backends.default_url())
+    if json_out:
+        output.print_json({"applied": applied})
+    elif applied:
+        output.console.print("applied: " + ", ".join(applied))
+    else:
+        output.console.print("the schema is up to date")
+
+
 # ---- configuration ----------------------------------------------------------------------------
 
 

@@ -102,3 +102,33 @@ def test_api_refuses_to_serve_open_beyond_loopback(url: str, monkeypatch: pytest
     monkeypatch.delenv("QUANTQ_API_KEYS", raising=False)
     code, out = invoke("api", "--host", "0.0.0.0", "--port", "8799")
     assert code == 2 and "refusing to serve the API on 0.0.0.0 without API keys" in " ".join(out.split())
+
+
+def test_migrate_on_sqlite_has_nothing_to_do(url: str) -> None:
+    code, out = invoke("migrate", "--json")
+    assert code == 0 and json.loads(out) == {"applied": []}
+    code, out = invoke("--url", "redis://127.0.0.1:6379/0", "migrate")
+    assert code == 2 and "nothing to migrate" in out
+
+
+def test_migrate_applies_the_postgres_schema_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    import psycopg
+
+    from tests.services import service_url
+
+    base = service_url("postgres")
+    schema = f"qq_cli_{uuid.uuid4().hex[:8]}"
+    url = f"{base}?schema={schema}&migrate=never"
+    try:
+        code, out = invoke("--url", url, "migrate", "--json")
+        applied = json.loads(out)["applied"]
+        assert code == 0 and applied and applied[0].startswith("001")
+        code, out = invoke("--url", url, "migrate", "--json")
+        assert code == 0 and json.loads(out) == {"applied": []}
+        code, out = invoke("--url", url, "enqueue", "quantq.noop")
+        assert code == 0
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
