@@ -292,10 +292,21 @@ class SQLBackend(base.Backend):
         rows = self._read("get_job", {"id": job_id})
         return job_from_row(rows[0]) if rows else None
 
+    #: the cursor's (created_at, id) passed as values, for optimizers that cannot range-scan a row subquery
+    _cursor_values = False
+
     def list_jobs(self, flt: base.JobFilter) -> list[jobs.Job]:
+        cursor_created = cursor_id = None
+        if flt.before is not None and self._cursor_values:
+            found = self._read("get_job", {"id": flt.before})
+            if not found:
+                return []
+            cursor_created, cursor_id = found[0]["created_at"], found[0]["id"]
         rows = self._read(
             "list_jobs",
             {
+                "c_created": cursor_created,
+                "c_id": cursor_id,
                 "no_status": not flt.statuses,
                 "statuses": self._array(s.value for s in flt.statuses),
                 "queue": flt.queue,

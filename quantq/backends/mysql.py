@@ -106,6 +106,7 @@ class _Pool:
 
 
 class MySQLBackend(_sql.SQLBackend):
+    _cursor_values = True
     def __init__(self, url: str, *, open_check: bool = True) -> None:
         """``open_check=False`` skips the schema check on open (``quantq migrate`` does its own)."""
         self.url = url

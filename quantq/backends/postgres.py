@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 
-from quantq import errors
+from quantq import errors, jobs
 from quantq.backends import _sql, migrations, redact
 
 T = TypeVar("T")
@@ -120,6 +120,19 @@ class PostgresBackend(_sql.SQLBackend):
         cur.execute(self.Q[name], params)
         rows = cur.fetchall() if cur.description is not None else []
         return rows, cur.rowcount
+
+    def enqueue(self, new_jobs: Sequence[jobs.Job]) -> list[jobs.Job]:
+        if len(new_jobs) != 1 or new_jobs[0].run_at is not None:
+            return super().enqueue(new_jobs)
+        # The common producer call: one statement in autocommit, no BEGIN/COMMIT round trips.
+        params = _sql.job_params(new_jobs[0])
+        rows = self._tx(lambda cur: self._rows(cur, "insert_job_returning", params), write=False)
+        if rows:
+            return [_sql.job_from_row(rows[0])]
+        existing = self.get(new_jobs[0].id)  # the id existed: idempotent submission
+        if existing is None:
+            raise errors.BackendError(f"job {new_jobs[0].id} was neither inserted nor found")
+        return [existing]
 
     def _insert_jobs(self, cur: psycopg.Cursor[Any], rows: list[dict[str, Any]]) -> None:
         cur.executemany(self.Q["insert_job"], rows)  # pipelined: one round trip for the batch

@@ -160,7 +160,7 @@ WHERE (%(no_status)s OR status IN %(statuses)s)
   AND (%(task)s IS NULL OR task = %(task)s)
   AND (%(after)s IS NULL OR created_at >= %(after)s)
   AND (%(before_time)s IS NULL OR created_at < %(before_time)s)
-  AND (%(cursor)s IS NULL OR (created_at, id) < (SELECT c.created_at, c.id FROM {jobs} c WHERE c.id = %(cursor)s))
+  AND (%(c_created)s IS NULL OR created_at < %(c_created)s OR (created_at = %(c_created)s AND id < %(c_id)s))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 

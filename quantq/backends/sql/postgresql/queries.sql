@@ -9,6 +9,15 @@ VALUES (%(id)s, %(task)s, %(queue)s, %(args)s::jsonb, %(priority)s, %(status)s, 
         %(run_at)s, %(result_ttl)s, %(failure_ttl)s, %(meta)s::jsonb, %(parent_id)s, %(depends_on)s::jsonb)
 ON CONFLICT (id) DO NOTHING;
 
+-- name: insert_job_returning
+-- One job, one round trip (autocommit; the AFTER INSERT trigger sends the NOTIFY).
+INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
+                    result_ttl, failure_ttl, meta, parent_id, depends_on)
+VALUES (%(id)s, %(task)s, %(queue)s, %(args)s::jsonb, %(priority)s, %(status)s, %(max_attempts)s, %(timeout)s,
+        %(run_at)s, %(result_ttl)s, %(failure_ttl)s, %(meta)s::jsonb, %(parent_id)s, %(depends_on)s::jsonb)
+ON CONFLICT (id) DO NOTHING
+RETURNING *;
+
 -- name: queue_due_ids
 UPDATE {jobs} SET status = 'queued'
 WHERE id = ANY(%(ids)s) AND status = 'scheduled' AND run_at <= now();
