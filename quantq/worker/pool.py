@@ -30,6 +30,7 @@ class Slot:
         self.last_progress_write = 0.0
         self.pending_progress: tuple[float, str | None] | None = None
         self.started = 0.0
+        self.ready = False  #: the child has loaded its tasks and warmed up (sent "ready")
 
     @property
     def busy(self) -> bool:

@@ -269,14 +269,13 @@ class Worker:
             self._status_line(timers)
 
     def _dispatch(self) -> None:
+        while self._inbox and self._draining.is_set():
+            self._hand_back(self._inbox.popleft())
         while self._inbox:
-            slot = next((s for s in self.slots if not s.busy), None)
+            slot = next((s for s in self.slots if not s.busy and s.ready), None)
             if slot is None:
-                return  # prefetched: it starts when a slot frees
+                return  # prefetched: it starts when a slot frees (or a new child is warm)
             claim = self._inbox.popleft()
-            if self._draining.is_set():
-                self._hand_back(claim)
-                continue
             job = claim.job
             timeout = job.timeout if job.timeout is not None else self.options.job_timeout
             payload = execute.job_payload(job.id, job.task, job.args, job.queue, job.attempts, job.meta, self.id)
@@ -319,7 +318,10 @@ class Worker:
     def _on_message(self, slot: Slot, message: dict[str, Any]) -> Outcome | None:
         kind = message.get("kind")
         claim = slot.claim
-        if kind == "ready" or claim is None:
+        if kind == "ready":
+            slot.ready = True
+            return None
+        if claim is None:
             return None
         if kind == "progress":
             slot.pending_progress = (float(message.get("percent", 0.0)), message.get("message"))
@@ -461,12 +463,20 @@ class Worker:
             return
         timers["lost"] = time.monotonic()
         running = [s for s in self.slots if s.claim is not None and s.cancel_sent_at is None]
-        if not running:
+        waiting = list(self._inbox)
+        if not running and not waiting:
             return
         try:
-            gone = self.backend.lost([s.claim for s in running if s.claim is not None])
+            gone = self.backend.lost([s.claim for s in running if s.claim is not None] + waiting)
         except errors.QuantqError:
             return
+        for claim in waiting:
+            if claim.job_id in gone:  # cancelled before it started: just drop it
+                try:
+                    self._inbox.remove(claim)
+                except ValueError:
+                    continue  # dispatched meanwhile; the slot check below catches it next time
+                self._release_slot()
         for slot in running:
             if slot.claim is not None and slot.claim.job_id in gone:
                 self._stop_job(slot, "cancelled, or its lease was lost")

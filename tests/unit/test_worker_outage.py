@@ -43,3 +43,37 @@ def test_outcomes_survive_a_report_outage() -> None:
     done: Any = backend.get(job.id)
     assert backend.refused == 2
     assert done.status is jobs.JobStatus.COMPLETED and done.result == {"n": 1} and done.attempts == 1
+
+
+def test_a_prefetched_job_cancelled_before_it_starts_never_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from quantq import tasks
+
+    log = tmp_path / "runs.log"
+    backend = MemoryBackend()
+    first, second = backend.enqueue([
+        envelope.parse_submission({"task": "fixtures.record", "args": {"log": str(log), "seconds": 1.5}}),
+        envelope.parse_submission({"task": "fixtures.record", "args": {"log": str(log)}}),
+    ])
+    registry = tasks.default_registry(["tests.fixtures.tasks"])
+    worker = Worker(backend, WorkerOptions(concurrency=1, prefetch=1, mode="thread", status_interval=0, poll_interval=0.1),
+                    registry)
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    try:
+        for _ in range(50):
+            if backend.get(second.id).status is jobs.JobStatus.RUNNING:  # claimed ahead, waiting for the slot
+                break
+            threading.Event().wait(0.05)
+        assert backend.get(second.id).status is jobs.JobStatus.RUNNING and len(worker._inbox) == 1
+        backend.cancel(second.id)
+        for _ in range(100):
+            if backend.get(first.id).status is jobs.JobStatus.COMPLETED:
+                break
+            threading.Event().wait(0.05)
+        threading.Event().wait(0.6)
+    finally:
+        worker.stop()
+        runner.join(10)
+    runs = log.read_text().split()
+    assert first.id in runs and second.id not in runs
+    assert backend.get(second.id).status is jobs.JobStatus.CANCELLED
