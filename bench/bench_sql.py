@@ -29,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -123,8 +124,9 @@ def sql_value(url: str, statement: str) -> Any:
         with sqlite3.connect(url[len("sqlite:///"):]) as conn:
             return conn.execute(statement).fetchone()[0]
     if url.startswith("mysql"):
-        import pymysql
         from urllib.parse import urlsplit
+
+        import pymysql
 
         parts = urlsplit(url)
         conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
@@ -644,8 +646,9 @@ def big_table(database: str, url: str, n: int, repeat: int = 50) -> list[tuple[s
 
 def _exec(url: str, statement: str) -> None:
     if url.startswith("mysql"):
-        import pymysql
         from urllib.parse import urlsplit
+
+        import pymysql
 
         parts = urlsplit(url)
         conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
