@@ -249,6 +249,18 @@ def test_bad_jobs_end_alone_and_the_worker_survives(shared_url: str) -> None:
         assert "seconds" in v.error.message
         assert (c.status, c.error.type) == (S.FAILED, "ChildDied") and "exit code 13" in c.error.message
         assert worker.poll() is None
+        if shared_url.startswith("sqlite"):  # a foreign producer's malformed row, written past quantq
+            import sqlite3
+
+            conn = sqlite3.connect(backend.path, isolation_level=None)  # type: ignore[attr-defined]
+            conn.execute("INSERT INTO quantq_jobs (id, task, queue, args, priority, status, max_attempts, created_at,"
+                         " updated_at) VALUES ('raw-bad', 'quantq.echo', 'default', '{not json', 9, 'queued', 3, 0, 0)")
+            conn.close()
+            [after] = submit(shared_url, {"task": "quantq.echo", "args": {"after": 1}})
+            h.wait_for(lambda: backend.get(after).status is S.COMPLETED, timeout=20, what="the job after the bad row")
+            bad = backend.get("raw-bad")
+            assert (bad.status, bad.error.type) == (S.FAILED, "EnvelopeError") and "'args'" in bad.error.message
+            assert worker.poll() is None
     finally:
         h.stop(worker)
         backend.close()
