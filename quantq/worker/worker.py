@@ -101,12 +101,7 @@ class Worker:
         """Run until drained (SIGTERM, SIGINT, ``stop``) or, in burst mode, until idle."""
         self._install_signals()
         self._start_slots()
-        self.backend.register_worker(
-            WorkerInfo(
-                id=self.id, hostname=self.hostname, pid=os.getpid(), queues=self.options.queues,
-                concurrency=self.options.concurrency, meta={"mode": self.options.mode},
-            )
-        )
+        self._register()
         event(log, "worker.started", worker=self.id, queues=",".join(self.options.queues),
               concurrency=self.options.concurrency, mode=self.options.mode, backend=_safe_url(self.backend.url))
         self._claimer = threading.Thread(target=self._claim_loop, name="quantq-claimer", daemon=True)
@@ -118,6 +113,20 @@ class Worker:
         finally:
             self._shutdown()
         return 0
+
+    def _register(self) -> None:
+        """Join the worker registry, waiting out a backend that is not there yet."""
+        info = WorkerInfo(id=self.id, hostname=self.hostname, pid=os.getpid(), queues=self.options.queues,
+                          concurrency=self.options.concurrency, meta={"mode": self.options.mode})
+        delay = 0.5
+        while not self._draining.is_set():
+            try:
+                self.backend.register_worker(info)
+                return
+            except errors.QuantqError as exc:
+                event(log, "worker.register_failed", level=logging.WARNING, worker=self.id, error=str(exc), retry_in=delay)
+                self._draining.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     def stop(self, immediately: bool = False) -> None:
         """Drain (stop claiming, let running jobs finish within the grace period), or stop now."""

@@ -77,3 +77,23 @@ def test_a_prefetched_job_cancelled_before_it_starts_never_runs(tmp_path) -> Non
     runs = log.read_text().split()
     assert first.id in runs and second.id not in runs
     assert backend.get(second.id).status is jobs.JobStatus.CANCELLED
+
+
+def test_worker_waits_for_an_unreachable_backend_at_start() -> None:
+    class LateBackend(MemoryBackend):
+        refusals = 0
+
+        def register_worker(self, info: Any) -> None:
+            if self.refusals < 2:
+                self.refusals += 1
+                raise errors.BackendUnavailable("not up yet")
+            super().register_worker(info)
+
+    backend = LateBackend()
+    [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.noop"})])
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", burst=True, status_interval=0))
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    runner.join(20)
+    assert not runner.is_alive() and backend.refusals == 2
+    assert backend.get(job.id).status is jobs.JobStatus.COMPLETED
