@@ -60,8 +60,9 @@ def test_a_prefetched_job_cancelled_before_it_starts_never_runs(tmp_path) -> Non
     runner = threading.Thread(target=worker.run)
     runner.start()
     try:
-        for _ in range(50):
-            if backend.get(second.id).status is jobs.JobStatus.RUNNING:  # claimed ahead, waiting for the slot
+        for _ in range(200):  # the first job runs in the slot; the second is claimed ahead, waiting for it
+            started = log.exists() and first.id in log.read_text()
+            if started and backend.get(second.id).status is jobs.JobStatus.RUNNING:
                 break
             threading.Event().wait(0.05)
         assert backend.get(second.id).status is jobs.JobStatus.RUNNING and len(worker._inbox) == 1
