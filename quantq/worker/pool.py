@@ -42,6 +42,10 @@ class Slot:
     def kill(self) -> None:
         raise NotImplementedError
 
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask an idle slot to finish; kill it if it does not within ``timeout``."""
+        raise NotImplementedError
+
     def alive(self) -> bool:
         raise NotImplementedError
 

@@ -22,6 +22,7 @@ from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
 from quantq import errors, jobs, tasks
+from quantq.backends import redact
 from quantq.backends.base import Backend, Outcome, WorkerInfo
 from quantq.logs import event
 from quantq.worker import execute
@@ -92,6 +93,7 @@ class Worker:
         self._claimer: threading.Thread | None = None
         self._claimer_idle = threading.Event()
         self._sigints = 0
+        self._last_promote = 0.0  #: monotonic time of the claimer's last promote_due
         self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()  #: outcomes for the reporter; None stops it
         self._reporter: threading.Thread | None = None
 
@@ -103,7 +105,7 @@ class Worker:
         self._start_slots()
         self._register()
         event(log, "worker.started", worker=self.id, queues=",".join(self.options.queues),
-              concurrency=self.options.concurrency, mode=self.options.mode, backend=_safe_url(self.backend.url))
+              concurrency=self.options.concurrency, mode=self.options.mode, backend=redact(self.backend.url))
         self._claimer = threading.Thread(target=self._claim_loop, name="quantq-claimer", daemon=True)
         self._claimer.start()
         self._reporter = threading.Thread(target=self._report_loop, name="quantq-reporter", daemon=True)
@@ -237,8 +239,6 @@ class Worker:
                 self.backend.wait_for_work(list(self.options.queues), min(self.options.poll_interval, PROMOTE_EVERY * 2))
             except errors.QuantqError:
                 self._draining.wait(backoff)
-
-    _last_promote = 0.0
 
     def _maybe_promote(self) -> None:
         now = time.monotonic()
@@ -564,7 +564,7 @@ class Worker:
                 slot.clear()
                 slot.kill()
             else:
-                slot.stop(timeout=1.0) if hasattr(slot, "stop") else slot.kill()
+                slot.stop(timeout=1.0)
         for claim in leftovers:
             try:
                 self.backend.release(claim)
@@ -581,9 +581,3 @@ class Worker:
             except OSError:
                 pass
         event(log, "worker.stopped", worker=self.id, processed=self.processed, failed=self.failed, handed_back=handed_back)
-
-
-def _safe_url(url: str) -> str:
-    from quantq.backends import redact
-
-    return redact(url)
