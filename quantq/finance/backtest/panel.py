@@ -13,6 +13,7 @@ import numpy as np
 from quantq.finance.backtest.config import ExecutionConfig
 from quantq.finance.backtest.engine import SymbolResult, run_backtest
 from quantq.finance.backtest.report import performance_report
+from quantq.finance.schema import Bars
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +79,30 @@ class Panel:
         joined = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in cols.items()}
         return cls(symbols, joined["ticker"].astype(np.int32), joined["date"].astype(np.int64),
                    *(joined[k] for k in ("open", "high", "low", "close", "volume")))
+
+    @classmethod
+    def from_bars(cls, bars: Mapping[str, Bars], tail: int | None = None) -> Panel:
+        """From validated daily :class:`Bars` per symbol (symbols sorted, empty ones left out);
+        with ``tail``, only the latest ``tail`` bars of each. One concatenation per column."""
+        if tail is not None and tail < 1:
+            raise ValueError("tail must be at least 1 bar")
+        symbols = tuple(sorted(s for s, b in bars.items() if len(b)))
+        chosen = [bars[s] for s in symbols]
+        for sym, b in zip(symbols, chosen, strict=True):
+            if not b.daily:
+                raise ValueError(f"{sym}: a panel holds daily bars (session dates), got intraday bars")
+        # the latest ``tail`` rows of a validated Bars are valid: plain array views, no re-check
+        cut = slice(-tail, None) if tail is not None else slice(None)
+        # validated daily bars carry their session date at 00:00 UTC: ts is the panel's date as it is
+        date = [b.ts.view(np.int64)[cut] for b in chosen]
+        lengths = np.fromiter((len(d) for d in date), dtype=np.int64, count=len(date))
+        ticker = np.repeat(np.arange(len(chosen), dtype=np.int32), lengths)
+        if not chosen:
+            empty = np.empty(0)
+            return cls((), ticker, np.empty(0, np.int64), empty, empty, empty, empty, empty)
+        cols = [np.concatenate([getattr(b, k)[cut] for b in chosen]) for k in ("open", "high", "low", "close", "volume")]
+        date_all = np.concatenate(date)
+        return cls(symbols, ticker, date_all, *cols)
 
 
 def _iso_dates(ns: np.ndarray) -> list[str]:

@@ -6,11 +6,21 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from quantq.finance.strategy import contract
 
 BAR_ARRAYS = ("ticker", "date", "open", "high", "low", "close", "volume")
 VOLUME_WINDOW = 20
+# The dtype pandas gives a column of Python str (``str`` backed by Arrow on pandas 3)
+TICKER_DTYPE = pd.Series(np.array(["A"], dtype=object)).astype(str).dtype
+
+
+def _tickers(codes: np.ndarray, symbols: Sequence[str]) -> pd.Series:
+    """The ``ticker`` column: each row's symbol, taken from the symbol list in Arrow (C++),
+    not built one Python string at a time."""
+    names = pa.array([str(s) for s in symbols], pa.large_string())
+    return pd.Series(names.take(pa.array(codes, pa.int64())), dtype=TICKER_DTYPE)
 
 
 def _previous_mean(values: np.ndarray, first: np.ndarray, window: int) -> np.ndarray:
@@ -32,7 +42,6 @@ def build_frame(arrays: dict[str, np.ndarray], symbols: Sequence[str]) -> pd.Dat
     nanoseconds; the price and volume arrays float64. Rows must already be sorted.
     """
     codes = arrays["ticker"].astype(np.int64)
-    names = np.asarray(list(symbols), dtype=object)
     close = arrays["close"]
     open_ = arrays["open"]
     first = np.ones(len(codes), dtype=bool)
@@ -43,7 +52,7 @@ def build_frame(arrays: dict[str, np.ndarray], symbols: Sequence[str]) -> pd.Dat
     prev_close[first] = np.nan
     df = pd.DataFrame(
         {
-            "ticker": names[codes] if len(codes) else np.array([], dtype=object),
+            "ticker": _tickers(codes, symbols),
             "date": pd.to_datetime(arrays["date"], unit="ns"),
             "open": open_,
             "high": arrays["high"],
@@ -52,7 +61,6 @@ def build_frame(arrays: dict[str, np.ndarray], symbols: Sequence[str]) -> pd.Dat
             "volume": arrays["volume"],
         }
     )
-    df["ticker"] = df["ticker"].astype(str)
     df["prev_close"] = prev_close
     df["returns"] = close / prev_close - 1.0
     df["gap_pct"] = (open_ / prev_close - 1.0) * 100.0

@@ -105,6 +105,9 @@ class Sandbox:
                 close_fds=True,
                 start_new_session=True,
             )
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            wire.widen_pipe(self._proc.stdin.fileno())
+            wire.widen_pipe(self._proc.stdout.fileno())
         return self._proc
 
     def _call(self, header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -91,6 +91,23 @@ def read_message(stream: IO[bytes], limit: int = MAX_MESSAGE_BYTES) -> tuple[dic
     return decode(read_frame(stream, limit)[8:])
 
 
+PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
+
+
+def widen_pipe(fd: int, size: int = PIPE_BYTES) -> None:
+    """Grow a pipe's kernel buffer (64 KB by default) so that a frame of several MB crosses in
+    a few writes instead of a hundred writer/reader switches; best effort (Linux only)."""
+    import fcntl
+
+    op = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if op is None:
+        return
+    try:
+        fcntl.fcntl(fd, op, size)
+    except OSError:
+        pass  # over the per-user pipe budget: the default size still works
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:

@@ -15,11 +15,10 @@ import socket
 import time
 from typing import Any
 
-import numpy as np
-
 from quantq.context import TaskContext
 from quantq.finance.backtest.config import ConfigError, ExecutionConfig
 from quantq.finance.backtest.panel import Panel, backtest_targets, signal_performance
+from quantq.finance.data.cache import BarsCache
 from quantq.finance.screening import rank
 from quantq.finance.strategy.sandbox import SandboxConfig, SandboxError, default_sandbox
 from quantq.finance.strategy.validate import StrategyValidationError, validate
@@ -49,18 +48,26 @@ def sandbox_config() -> SandboxConfig:
     return SandboxConfig(strict=os.environ.get(STRICT_ENV, "1") != "0")
 
 
-def read_panel(symbols: list[str], start: Any, end: Any) -> Panel:
-    """Daily bars of ``symbols`` in ``[start, end]`` from the market store (``$QUANTQ_DATA``)."""
+_BARS_CACHE: BarsCache | None = None
+
+
+def bars_cache() -> BarsCache:
+    """This process's cache of validated bars (``$QUANTQ_BARS_CACHE_MB``, default 256 MB):
+    a warm worker decodes and checks a store file once, and again only when the file changes."""
+    global _BARS_CACHE
+    if _BARS_CACHE is None:
+        _BARS_CACHE = BarsCache()
+    return _BARS_CACHE
+
+
+def read_panel(symbols: list[str], start: Any, end: Any, *, tail: int | None = None) -> Panel:
+    """Daily bars of ``symbols`` in ``[start, end]`` from the market store (``$QUANTQ_DATA``);
+    with ``tail``, only the latest ``tail`` bars of each symbol."""
     from quantq.finance.data.store import MarketStore
 
     store = MarketStore.open(None, create=False)
-    found = store.read_bars_many(symbols, "1d", start, end, missing="skip")
-    per_symbol = {
-        sym: {"date": b.ts.astype("datetime64[D]").astype("datetime64[ns]").astype(np.int64), "open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
-        for sym, b in found.items()
-        if len(b)
-    }
-    return Panel.from_columns(per_symbol)
+    found = store.read_bars_many(symbols, "1d", start, end, missing="skip", cache=bars_cache())
+    return Panel.from_bars(found, tail=tail)
 
 
 def _symbols(values: list[str], field: str) -> list[str]:
@@ -190,7 +197,7 @@ def screening(
         raise StrategyFailed("limit must be between 1 and 10000")
     if not 2 <= window <= 5_000:
         raise StrategyFailed("window must be between 2 and 5000 bars")
-    panel = read_panel(syms, None, None).tail(window)
+    panel = read_panel(syms, None, None, tail=window)
     if not len(panel):
         raise StrategyFailed("no daily bars for any symbol of the universe")
     outcome = _run(strategy_code, entry, "screening", panel)
