@@ -124,8 +124,18 @@ def worker(
     log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
     bridges: Optional[list[str]] = typer.Option(None, "--bridge", help="Also serve a foreign queue: seed001, seed000 (repeatable)."),
     prefetch: Optional[int] = typer.Option(None, "--prefetch", help="Jobs claimed ahead of free slots (default 1; more for tiny jobs)."),
+    strict_sandbox: Optional[bool] = typer.Option(
+        None, "--strict-sandbox/--no-strict-sandbox",
+        help="Refuse user strategy code unless the sandbox's process layout, limits, Landlock and seccomp are all "
+        "active (default: strict; $QUANTQ_STRICT_SANDBOX=0 turns it off).",
+    ),
 ) -> None:
     """Run a worker: claim jobs from the queues and run them in isolated processes."""
+    if strict_sandbox is not None:
+        import os
+
+        # the setting the strategy tasks read in the worker's children (quantq.finance.tasks.strategy)
+        os.environ["QUANTQ_STRICT_SANDBOX"] = "1" if strict_sandbox else "0"
     loaded = load_settings(
         queues=queues, concurrency=concurrency, worker_name=name, mode=mode, lease=lease, job_timeout=job_timeout,
         grace=grace, imports=tuple(imports) if imports else None, poll_interval=poll_interval,

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import os
 import socket
+import sys
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ from quantq.finance.backtest.config import ConfigError, ExecutionConfig
 from quantq.finance.backtest.panel import Panel, backtest_targets, signal_performance
 from quantq.finance.data.cache import BarsCache
 from quantq.finance.screening import rank
-from quantq.finance.strategy.sandbox import SandboxConfig, SandboxError, default_sandbox
+from quantq.finance.strategy.sandbox import REQUIRED_LAYERS, SandboxConfig, SandboxError, default_sandbox
 from quantq.finance.strategy.validate import StrategyValidationError, validate
 from quantq.tasks import task
 
@@ -40,7 +41,31 @@ def warm() -> dict[str, Any]:
     from quantq.finance.backtest import kernel
 
     kernel.warm()
-    return default_sandbox().self_check(sandbox_config())
+    config = sandbox_config()
+    report = default_sandbox().self_check(config)
+    print(describe_self_check(report, config.strict), file=sys.stderr, flush=True)
+    return report
+
+
+def describe_self_check(report: dict[str, Any], strict: bool) -> str:
+    """One line for the worker's log: which sandbox layers are active, and what strictness means here."""
+    ns = [name for name, on in (report.get("namespaces") or {}).items() if on]
+    parts = [
+        "process layout" if report["process_layout"] else None,
+        "limits" if report["limits"] else None,
+        f"namespaces ({', '.join(ns)})" if ns else None,
+        f"Landlock (ABI {report['landlock_abi']})" if report["landlock"] else None,
+        "seccomp" if report["seccomp"] else None,
+    ]
+    active = ", ".join(p for p in parts if p) or "none"
+    missing = [name for name in REQUIRED_LAYERS if not report[name]]
+    line = f"quantq: strategy sandbox self-check (pid {os.getpid()}): active: {active}"
+    if not missing:
+        return line + (" (strict)" if strict else " (not strict)")
+    names = ", ".join(missing)
+    if strict:
+        return line + f"; MISSING required layer(s): {names}; strict sandbox: backtest and screening jobs will be refused"
+    return line + f"; MISSING layer(s): {names}; not strict: user code runs without them"
 
 
 def sandbox_config() -> SandboxConfig:
