@@ -117,14 +117,30 @@ def backtest_targets(panel: Panel, target: np.ndarray, config: ExecutionConfig) 
     """
     if target.shape != (len(panel),):
         raise ValueError(f"targets have shape {target.shape}; the panel has {len(panel)} rows")
+    segments = panel.segments()
+    # Symbols on the same dates (the usual case) run as one 2-D backtest: the statistics are
+    # computed for all of them in one vectorised pass; each column equals its own 1-D run.
+    groups: dict[bytes, list[int]] = {}
+    for i, (_, sl) in enumerate(segments):
+        groups.setdefault(panel.date[sl].tobytes(), []).append(i)
+    by_index: dict[int, SymbolResult] = {}
+    for members in groups.values():
+        sls = [segments[i][1] for i in members]
+        dates = panel.date[sls[0]]
+        res = run_backtest(
+            np.column_stack([panel.open[sl] for sl in sls]),
+            np.column_stack([panel.close[sl] for sl in sls]),
+            np.column_stack([target[sl] for sl in sls]),
+            config, symbols=[segments[i][0] for i in members], times=_iso_dates(dates), dates_ns=dates,
+        )
+        by_index.update(zip(members, res.symbols, strict=True))
     results: list[SymbolResult] = []
     all_dates = np.unique(panel.date)
     total = np.zeros(len(all_dates))
     held = np.zeros(len(all_dates))
-    for sym, sl in panel.segments():
+    for i, (_, sl) in enumerate(segments):
         dates = panel.date[sl]
-        res = run_backtest(panel.open[sl], panel.close[sl], target[sl], config, symbols=[sym], times=_iso_dates(dates), dates_ns=dates)
-        sym_res = res.symbols[0]
+        sym_res = by_index[i]
         results.append(sym_res)
         pos = np.searchsorted(all_dates, dates)
         eq = np.full(len(all_dates), np.nan)

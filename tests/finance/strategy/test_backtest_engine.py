@@ -246,3 +246,36 @@ def test_report_cagr_equals_metrics_cagr():
     richer[-1] *= 1.5
     assert cagr(richer, dates) > cagr(eq, dates)
     assert math.isnan(cagr(eq[:1], dates[:1]))
+
+
+def test_panel_backtest_groups_shared_calendars_without_changing_any_result():
+    """backtest_targets runs symbols on one calendar as one 2-D backtest; each symbol's trades,
+    equity and stats must equal a 1-D run of that symbol alone (mixed calendars included)."""
+    import math
+
+    from quantq.finance.backtest.panel import Panel, _iso_dates, backtest_targets
+
+    rng = np.random.default_rng(11)
+    start = np.datetime64("2024-01-01", "D")
+    per = {}
+    for k, (sym, n, offset) in enumerate((("AAA", 80, 0), ("BBB", 80, 0), ("CCC", 50, 10), ("DDD", 80, 0), ("EEE", 50, 10))):
+        close = 20.0 * (k + 1) * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+        open_ = close * np.exp(rng.normal(0, 0.01, n))
+        per[sym] = {"date": (start + offset + np.arange(n)).astype("datetime64[ns]").astype(np.int64), "open": open_,
+                    "high": np.maximum(open_, close), "low": np.minimum(open_, close), "close": close, "volume": np.ones(n)}
+    panel = Panel.from_columns(per)
+    target = np.where(rng.random(len(panel)) < 0.1, rng.choice([-1.0, 0.0, 1.0], len(panel)), np.nan)
+    cfg = ExecutionConfig(commission=0.001)
+    report = backtest_targets(panel, target, cfg)
+    assert [r.symbol for r in report["symbols"]] == ["AAA", "BBB", "CCC", "DDD", "EEE"]
+    for got, (sym, sl) in zip(report["symbols"], panel.segments(), strict=True):
+        dates = panel.date[sl]
+        alone = run_backtest(panel.open[sl], panel.close[sl], target[sl], cfg, symbols=[sym], times=_iso_dates(dates), dates_ns=dates).symbols[0]
+        assert np.array_equal(got.equity, alone.equity) and np.array_equal(got.position, alone.position)
+        assert np.array_equal(got.table, alone.table, equal_nan=True)
+        assert [t.to_json() for t in got.trades] == [t.to_json() for t in alone.trades]
+        assert got.stats.keys() == alone.stats.keys()
+        for key, value in alone.stats.items():
+            other = got.stats[key]
+            assert (math.isnan(value) and math.isnan(other)) or other == pytest.approx(value, rel=1e-12, abs=1e-15), (sym, key)
+    assert sum(len(r.trades) for r in report["symbols"]) > 5  # the comparison is not vacuous
