@@ -9,6 +9,7 @@ it on wall-clock timeout and reports how it ended.
 
 from __future__ import annotations
 
+import io
 import os
 import resource
 import select
@@ -351,7 +352,7 @@ def run_request(spare: _Spare, req: dict[str, Any], frame: bytes) -> tuple[dict[
         return _usage(header, started), arrays, False
     if data:
         try:
-            header, arrays = wire.decode(data[8:])
+            header, arrays = wire.decode(memoryview(data)[8:])
             if header.get("ok") is not None:
                 return _usage(header, started), arrays, True  # reaped after the reply is sent
         except (wire.WireError, ValueError) as exc:
@@ -375,33 +376,45 @@ def serve(stdin: IO[bytes], out_fd: int) -> None:
     spare = _Spare()
     while True:
         try:
-            frame = wire.read_frame(stdin)
-            req, _ = wire.decode(frame[8:], arrays=False)
+            used = _serve_one(stdin, out_fd, spare)
         except EOFError:
             spare.discard()
             return
-        except wire.WireError as exc:
-            wire.write_all(out_fd, wire.encode(_error("protocol", str(exc))))
-            continue
-        op = req.get("op")
-        pending = False
-        out: dict[str, np.ndarray]
-        if op == "ping":
-            header, out = {"ok": True, "pid": os.getpid(), "env": sorted(os.environ), "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}, {}
-        elif op in ("run", "probe"):
-            want = bool(req.get("layers", {}).get("namespaces"))
-            if spare.namespaces != want:  # namespaces are entered before the request: swap the spare
-                spare.discard()
-                spare = _Spare(want)
-            header, out, pending = run_request(spare, req, frame)
-        else:
-            header, out = _error("protocol", f"unknown op {op!r}"), {}
-        wire.write_all(out_fd, wire.encode(header, out))
-        if op in ("run", "probe"):
-            if pending:  # the child wrote its result and is exiting: make sure, then reap
-                _kill_group(spare.pid)
-                os.waitpid(spare.pid, 0)
-            spare = _Spare(spare.namespaces)
+        if used is not None:
+            # Forked only now: the request and the result of the run are locals of _serve_one,
+            # gone with it, so nothing of one user's run is alive in the process the next run
+            # is forked from (tested by test_a_run_sees_nothing_of_the_previous_run).
+            spare = _Spare(used.namespaces)
+
+
+def _serve_one(stdin: IO[bytes], out_fd: int, spare: _Spare) -> _Spare | None:
+    """Read one request and answer it; returns the spare it used up (or None if none was used)."""
+    try:
+        frame = wire.read_frame(stdin)
+        req, _ = wire.decode(memoryview(frame)[8:], arrays=False)
+    except wire.WireError as exc:
+        wire.write_all(out_fd, wire.encode(_error("protocol", str(exc))))
+        return None
+    op = req.get("op")
+    pending = False
+    out: dict[str, np.ndarray]
+    if op == "ping":
+        header, out = {"ok": True, "pid": os.getpid(), "env": sorted(os.environ), "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}, {}
+    elif op in ("run", "probe"):
+        want = bool(req.get("layers", {}).get("namespaces"))
+        if spare.namespaces != want:  # namespaces are entered before the request: swap the spare
+            spare.discard()
+            spare = _Spare(want)
+        header, out, pending = run_request(spare, req, frame)
+    else:
+        header, out = _error("protocol", f"unknown op {op!r}"), {}
+    wire.write_all(out_fd, wire.encode(header, out))
+    if op not in ("run", "probe"):
+        return None
+    if pending:  # the child wrote its result and is exiting: make sure, then reap
+        _kill_group(spare.pid)
+        os.waitpid(spare.pid, 0)
+    return spare
 
 
 def _warm() -> None:
@@ -442,7 +455,8 @@ def main() -> None:
     os.dup2(devnull, 1)  # stray prints must not corrupt the protocol stream
     os.dup2(devnull, 2)
     os.close(devnull)
-    serve(sys.stdin.buffer, out_fd)
+    # unbuffered: a buffered reader would keep the tail of the last request in its buffer
+    serve(io.FileIO(0, "rb", closefd=False), out_fd)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,13 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) 
     return b"".join([struct.pack("<QI", payload_len, len(head)), head, *blobs])
 
 
-def decode(payload: bytes, *, arrays: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def decode(payload: bytes | bytearray | memoryview, *, arrays: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Header and arrays of a message (length prefix removed); arrays are read-only views of ``payload``."""
     if len(payload) < 4:
         raise WireError("message too short")
     (head_len,) = struct.unpack_from("<I", payload, 0)
     try:
-        header = json.loads(payload[4 : 4 + head_len])
+        header = json.loads(bytes(payload[4 : 4 + head_len]))
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError(f"bad message header: {exc}") from None
     if not isinstance(header, dict):
@@ -59,36 +60,48 @@ def decode(payload: bytes, *, arrays: bool = True) -> tuple[dict[str, Any], dict
         start = base + int(spec["offset"])
         if start + count * dtype.itemsize > len(payload):
             raise WireError(f"array {spec['name']!r} runs past the end of the message")
-        out[spec["name"]] = np.frombuffer(payload, dtype=dtype, count=count, offset=start).reshape(spec["shape"])
+        arr = np.frombuffer(payload, dtype=dtype, count=count, offset=start).reshape(spec["shape"])
+        arr.flags.writeable = False
+        out[spec["name"]] = arr
     return header, out
 
 
-def read_exact(stream: IO[bytes], n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        chunk = stream.read(n - got)
-        if not chunk:
+def _read_into(stream: IO[bytes], view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        n = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
             raise EOFError("stream closed mid-message")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+        got += n
 
 
-def read_frame(stream: IO[bytes], limit: int = MAX_MESSAGE_BYTES) -> bytes:
-    """One whole frame, length prefix included (to forward it unchanged)."""
-    head = stream.read(8)
-    if not head:
+def read_exact(stream: IO[bytes], n: int) -> bytearray:
+    buf = bytearray(n)
+    _read_into(stream, memoryview(buf))
+    return buf
+
+
+def read_frame(stream: IO[bytes], limit: int = MAX_MESSAGE_BYTES) -> bytearray:
+    """One whole frame, length prefix included (to forward it unchanged), read straight into
+    one buffer: no intermediate chunks are left behind in the reader's memory."""
+    head = bytearray(8)
+    view = memoryview(head)
+    n = stream.readinto(view)  # type: ignore[attr-defined]
+    if not n:
         raise EOFError("stream closed")
-    if len(head) < 8:
-        head += read_exact(stream, 8 - len(head))
+    if n < 8:
+        _read_into(stream, view[n:])
     (size,) = struct.unpack("<Q", head)
     if size > limit:
         raise WireError(f"message of {size} bytes exceeds the limit of {limit}")
-    return head + read_exact(stream, size)
+    frame = bytearray(8 + size)
+    frame[:8] = head
+    _read_into(stream, memoryview(frame)[8:])
+    return frame
 
 
 def read_message(stream: IO[bytes], limit: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    return decode(read_frame(stream, limit)[8:])
+    return decode(memoryview(read_frame(stream, limit))[8:])
 
 
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size

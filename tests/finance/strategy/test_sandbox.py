@@ -205,3 +205,44 @@ def test_runner_dies_with_the_worker_process(tmp_path):
         time.sleep(0.05)
     status = Path(f"/proc/{runner}/stat").read_text().split()[2] if Path(f"/proc/{runner}").exists() else "gone"
     assert status in ("gone", "Z"), status
+
+
+# Walks every frame of the child's stack and every object the collector knows, looking for the
+# previous run's source and result; runs with the Python guards off (only the kernel layers).
+_SNOOP = '''
+import gc, sys
+def f(df):
+    marker = "PREVIOUS-" + "RUN-" + "SECRET"
+    seen = []
+    def look(value, depth=0):
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            if marker.encode() in bytes(value):
+                seen.append(type(value).__name__)
+        elif isinstance(value, str):
+            if value is not marker and marker in value:
+                seen.append("str")
+        elif isinstance(value, (list, tuple, dict)) and depth < 4:
+            for v in (value.values() if isinstance(value, dict) else value):
+                look(v, depth + 1)
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_filename != "<strategy>":
+            for v in list(frame.f_locals.values()):
+                look(v)
+        frame = frame.f_back
+    for obj in gc.get_objects():
+        if isinstance(obj, (dict, list)) and obj is not seen:
+            look(obj, 3)
+    look(getattr(sys.stdin, "buffer", None) and sys.stdin.buffer.peek(1 << 16))
+    return [{"ticker": "AAA", "date": "2024-01-01", "signal": True, "seen": sorted(set(seen))}]
+'''
+
+
+def test_a_run_sees_nothing_of_the_previous_run(sandbox, panel):
+    """The next run's child is forked after the previous one finished: neither the previous
+    request (source, data) nor its result may be alive in the process it is forked from."""
+    secret = "def f(df):\n    note = 'PREVIOUS-RUN-SECRET'\n    return [{'ticker': 'AAA', 'date': '2024-01-01', 'signal': True, 'message': note}]\n"
+    first = sandbox.run(secret, "f", "backtest", panel, FAST)
+    assert first.rows[0]["message"] == "PREVIOUS-RUN-SECRET"
+    snoop = sandbox.run(_SNOOP, "f", "backtest", panel, dataclasses.replace(FAST, python_guards=False))
+    assert snoop.rows[0]["seen"] == []
