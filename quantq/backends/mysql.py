@@ -38,7 +38,29 @@ OPTIONS = {
     "migrate": "auto", "charset": "utf8mb4", "connect_timeout": "5",
 }
 _EMPTY = ("",)  # "IN ()" is a syntax error; no id, queue or status is the empty string
-_TRANSIENT = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
+#: Server error codes worth a retry: shutdown in progress, too many connections, lock wait
+#: timeout, deadlock, query interrupted, connection killed (MariaDB), idle disconnect (MySQL 8).
+#: Client-side codes (2000-2999: cannot connect, server gone, lost during query) are retried too.
+_RETRY_CODES = {1040, 1053, 1205, 1213, 1317, 1927, 4031}
+
+
+def _transient(exc: BaseException) -> bool:
+    """A lost connection or a lock conflict (retry), not an error in the statement itself
+    (PyMySQL files some of those, such as an invalid collation, as OperationalError too)."""
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    if not isinstance(exc, pymysql.err.OperationalError):
+        return False
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+    return code in _RETRY_CODES or 2000 <= code < 3000 or code == 0
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The session is gone (client codes 2000-2999, shutdown, killed), not a lock conflict."""
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+    return 2000 <= code < 3000 or code in (0, 1053, 1927, 4031)
 
 
 def table_names(prefix: str) -> dict[str, str]:
@@ -85,6 +107,16 @@ class _Pool:
         else:
             self._discard(conn)
         self._slots.release()
+
+    def drop_idle(self) -> int:
+        """Close every idle connection (after one was found lost: a server restart breaks
+        them all, and meeting them one failed attempt and back-off sleep at a time would
+        outlast ``retry_for``).  The pool reconnects on demand."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self._discard(conn)
+        return len(idle)
 
     def _discard(self, conn: pymysql.connections.Connection) -> None:
         with self._lock:
@@ -167,7 +199,7 @@ class MySQLBackend(_sql.SQLBackend):
             try:
                 conn = self._pool.acquire(timeout=max(0.5, min(self._retry_for, 5.0)))
             except pymysql.err.Error as exc:
-                if not isinstance(exc, _TRANSIENT):
+                if not _transient(exc):
                     raise errors.BackendError(f"MySQL error: {exc}") from exc
                 if time.monotonic() + delay > deadline:
                     raise errors.BackendUnavailable(f"MySQL at {redact(self.url)} is unavailable: {exc}") from exc
@@ -188,6 +220,7 @@ class MySQLBackend(_sql.SQLBackend):
     def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False) -> T:
         deadline = time.monotonic() + self._retry_for
         delay = 0.05
+        checked = False
         while True:
             try:
                 with self._connection() as conn:
@@ -198,12 +231,16 @@ class MySQLBackend(_sql.SQLBackend):
                     out = fn(cur)
                     conn.commit()
                     return out
-            except _TRANSIENT as exc:
+            except pymysql.err.Error as exc:
+                if not _transient(exc):
+                    raise errors.BackendError(f"MySQL error: {exc}") from exc
                 # Connection lost, server restarting, deadlock or lock wait timeout: try again.
+                if not checked and _connection_lost(exc):
+                    checked = True
+                    self._pool.drop_idle()
+                    continue  # at once, on a fresh connection
                 if time.monotonic() + delay > deadline:
                     raise errors.BackendUnavailable(f"MySQL at {redact(self.url)} is unavailable: {exc}") from exc
-            except pymysql.err.Error as exc:
-                raise errors.BackendError(f"MySQL error: {exc}") from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 

@@ -53,6 +53,13 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_loader("json", TextLoader)
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The session is gone (no SQLSTATE, connection exception 08, or the server shutting
+    down, 57P0x), as opposed to a deadlock or serialization failure on a live session."""
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P")))
+
+
 class PostgresBackend(_sql.SQLBackend):
     def __init__(self, url: str, *, open_check: bool = True) -> None:
         """``open_check=False`` skips the schema check on open (``quantq migrate`` does its own)."""
@@ -97,6 +104,7 @@ class PostgresBackend(_sql.SQLBackend):
             raise errors.BackendError("this PostgreSQL backend is closed")
         deadline = time.monotonic() + self._retry_for
         delay = 0.05
+        checked = False
         while True:
             try:
                 with self._pool.connection() as conn:
@@ -109,6 +117,13 @@ class PostgresBackend(_sql.SQLBackend):
                         return fn(cur)
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
                 # Connection lost, server restarting, deadlock or serialization failure: try again.
+                if not checked and _connection_lost(exc):
+                    # A restart breaks every pooled connection at once: drop all the broken ones
+                    # now and retry at once, instead of meeting them one failed attempt (and one
+                    # back-off sleep) at a time, which outlasts retry_for with a full pool.
+                    checked = True
+                    self._pool.check()
+                    continue
                 if time.monotonic() + delay > deadline:
                     raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)} is unavailable: {exc}") from exc
             except psycopg.Error as exc:

@@ -64,8 +64,12 @@ FOR UPDATE;
 -- name: complete_many
 -- A worker's batch of completions: %(batch)s is a JSON array of [id, token, result-as-JSON-text].
 UPDATE {jobs} AS j
-JOIN JSON_TABLE(%(batch)s, '$[*]' COLUMNS (id VARCHAR(128) PATH '$[0]', token VARCHAR(64) PATH '$[1]',
-                                          result LONGTEXT PATH '$[2]')) AS o
+-- The columns name their character set: without it MariaDB takes the database's default
+-- (latin1 on many servers), which breaks the join and mangles non-Latin results.
+JOIN JSON_TABLE(%(batch)s, '$[*]' COLUMNS (
+    id VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$[0]',
+    token VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$[1]',
+    result LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$[2]')) AS o
   ON j.id = o.id COLLATE utf8mb4_bin AND j.lease_token = o.token COLLATE utf8mb4_bin
 SET j.status = 'completed', j.result = o.result, j.progress = 100, j.finished_at = UTC_TIMESTAMP(6),
     j.updated_at = UTC_TIMESTAMP(6), j.lease_token = NULL, j.lease_expires_at = NULL,
