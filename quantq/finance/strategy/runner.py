@@ -369,26 +369,37 @@ def _usage(header: dict[str, Any], started: float) -> dict[str, Any]:
     return header
 
 
+# Spares kept ready. Entering namespaces and preparing Landlock and seccomp take a spare tens of
+# ms; with two, the next one gets ready while the current run (and the one before) executes, so
+# back-to-back runs do not wait for it.
+SPARES = 2
+
+
 def serve(stdin: IO[bytes], out_fd: int) -> None:
     import gc
 
     gc.freeze()  # keep the imported heap out of the collector: fewer copy-on-write pages per child
-    spare = _Spare()
+    spares = [_Spare() for _ in range(SPARES)]
     while True:
         try:
-            used = _serve_one(stdin, out_fd, spare)
+            used = _serve_one(stdin, out_fd, spares)
         except EOFError:
-            spare.discard()
+            for spare in spares:
+                spare.discard()
             return
         if used is not None:
             # Forked only now: the request and the result of the run are locals of _serve_one,
             # gone with it, so nothing of one user's run is alive in the process the next run
             # is forked from (tested by test_a_run_sees_nothing_of_the_previous_run).
-            spare = _Spare(used.namespaces)
+            while len(spares) < SPARES:
+                spares.append(_Spare(used.namespaces))
+            if used.pid:  # reaped after the replacements are forked: their set-up overlaps the wait
+                os.waitpid(used.pid, 0)
 
 
-def _serve_one(stdin: IO[bytes], out_fd: int, spare: _Spare) -> _Spare | None:
-    """Read one request and answer it; returns the spare it used up (or None if none was used)."""
+def _serve_one(stdin: IO[bytes], out_fd: int, spares: list[_Spare]) -> _Spare | None:
+    """Read one request and answer it with the first of ``spares`` (taken out of the list);
+    returns that spare, killed but not yet reaped if ``pid`` is set (None if none was used)."""
     try:
         frame = wire.read_frame(stdin)
         req, _ = wire.decode(memoryview(frame)[8:], arrays=False)
@@ -398,22 +409,26 @@ def _serve_one(stdin: IO[bytes], out_fd: int, spare: _Spare) -> _Spare | None:
     op = req.get("op")
     pending = False
     out: dict[str, np.ndarray]
+    spare: _Spare | None = None
     if op == "ping":
         header, out = {"ok": True, "pid": os.getpid(), "env": sorted(os.environ), "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}, {}
     elif op in ("run", "probe"):
         want = bool(req.get("layers", {}).get("namespaces"))
-        if spare.namespaces != want:  # namespaces are entered before the request: swap the spare
-            spare.discard()
-            spare = _Spare(want)
+        if any(s.namespaces != want for s in spares):  # namespaces are entered before the request: swap
+            for s in spares:
+                s.discard()
+            spares.clear()
+        spare = spares.pop(0) if spares else _Spare(want)
         header, out, pending = run_request(spare, req, frame)
     else:
         header, out = _error("protocol", f"unknown op {op!r}"), {}
     wire.write_all(out_fd, wire.encode(header, out))
-    if op not in ("run", "probe"):
+    if spare is None:
         return None
-    if pending:  # the child wrote its result and is exiting: make sure, then reap
+    if pending:  # the child wrote its result and is exiting: make sure; serve() reaps it
         _kill_group(spare.pid)
-        os.waitpid(spare.pid, 0)
+    else:
+        spare.pid = 0  # already reaped by run_request
     return spare
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from quantq.finance.strategy import runner
 from quantq.finance.strategy.sandbox import Sandbox, SandboxError
 from quantq.finance.strategy.validate import StrategyValidationError, validate
 from tests.finance.strategy.conftest import FAST, small_panel
@@ -169,9 +170,9 @@ def test_kernel_only_misbehaviour(name: str, source: str, kinds: tuple[str, ...]
             box.run(source, "strategy", "backtest", PANEL, config)
         assert info.value.kind in kinds, (info.value.kind, str(info.value))
     assert box.ping()["pid"] == runner_pid
-    # nothing of the run survives it: the runner's only child is the fresh spare for the next run
+    # nothing of the run survives it: the runner's only children are the fresh spares for the next runs
     children = Path(f"/proc/{runner_pid}/task/{runner_pid}/children").read_text().split()
-    assert len(children) == 1
+    assert len(children) == runner.SPARES
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from quantq.finance.backtest.panel import Panel
-from quantq.finance.strategy import contract, wire
+from quantq.finance.strategy import contract, runner, wire
 from quantq.finance.strategy.frame import build_frame
 from quantq.finance.strategy.sandbox import Sandbox, SandboxConfig, SandboxError
 from tests.finance.strategy.conftest import FAST, small_panel
@@ -112,8 +112,8 @@ def test_runner_starts_clean(monkeypatch):
             info = sb.ping()
             assert "QUANTQ_BROKER_PASSWORD" not in info["env"]
             assert set(info["env"]) <= {"PATH", "LANG", "HOME", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "_RJEM_MALLOC_CONF"}
-            # stdin, stdout, stderr, the protocol fd, the spare child's two pipes, the listing itself
-            assert len(info["fds"]) <= 7
+            # stdin, stdout, stderr, the protocol fd, two pipes per spare child, the listing itself
+            assert len(info["fds"]) <= 5 + 2 * runner.SPARES
             assert info["pid"] != os.getpid()
     finally:
         os.close(r)
