@@ -1,8 +1,8 @@
 """quantq on Redis against its peers, side by side on one redis-server of the benchmark's own.
 
-    .venv/bin/pip install 'quantq[bench]'   # rq, dramatiq, celery, arq (benchmark only)
+    .venv/bin/pip install 'quantq[bench]'   # rq, dramatiq, celery, arq, saq, huey, taskiq, streaq (benchmark only)
     apt-get install ruby-sidekiq                       # Sidekiq (Debian's); BullMQ comes from npm on first use
-    .venv/bin/python bench/bench_redis.py [--jobs 20000] [--peers sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,reference]
+    .venv/bin/python bench/bench_redis.py [--jobs 20000] [--peers sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,saq,huey,taskiq,streaq,reference]
                                           [--listing-jobs 1000000]
 
 For quantq: enqueue rate of no-op jobs (one per call, and bulk), drain rate with one worker
@@ -81,6 +81,49 @@ class ArqSettings:
 
 if os.environ.get("BENCH_PEER") == "arq":
     ArqSettings.redis_settings = ArqSettings.redis_settings_from_url()  # type: ignore[attr-defined]
+
+
+async def saq_noop(ctx: dict[str, Any]) -> None:
+    """SAQ's job."""
+
+
+def saq_settings() -> dict[str, Any]:
+    """SAQ's worker settings (``saq bench_redis.saq_settings``: SAQ calls a callable for its dict)."""
+    from saq import Queue
+
+    return {"queue": Queue.from_url(URL, name="bench"), "functions": [saq_noop], "concurrency": 10}
+
+
+if os.environ.get("BENCH_PEER") == "huey":
+    from huey import RedisHuey
+
+    huey_app = RedisHuey("bench", url=URL)
+
+    def huey_noop() -> None:
+        pass
+
+    # Huey names a task after its function's module: the enqueuer loads this file as
+    # bench_redis_huey and the consumer as bench_redis, so both are given the same one.
+    huey_noop.__module__ = "bench_redis"
+    huey_noop = huey_app.task()(huey_noop)
+
+if os.environ.get("BENCH_PEER") == "taskiq":
+    from taskiq_redis import RedisStreamBroker
+
+    taskiq_broker = RedisStreamBroker(url=URL, queue_name="bench")  # taskiq-redis's documented broker (acknowledged)
+
+    @taskiq_broker.task(task_name="bench.noop")
+    async def taskiq_noop() -> None:
+        pass
+
+if os.environ.get("BENCH_PEER") == "streaq":
+    from streaq import Worker as StreaqWorker
+
+    streaq_worker = StreaqWorker(redis_url=URL, queue_name="bench")
+
+    @streaq_worker.task(silent=True)  # no INFO line per task: the other peers' workers log at warning level
+    async def streaq_noop() -> None:
+        pass
 
 
 def reference_worker() -> None:
@@ -354,6 +397,77 @@ def arq_row(server: OwnRedis, n: int) -> tuple[str, str]:
     return "arq (1 process, max_jobs 50)", f"enqueue {one:,.0f}/s, {speed}"
 
 
+def saq_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    from saq import Queue
+
+    async def enqueue() -> None:  # SAQ has no bulk enqueue (Queue.map also waits for the results)
+        queue = Queue.from_url(URL, name="bench")
+        await queue.connect()
+        for _ in range(n):
+            await queue.enqueue("saq_noop")
+        await queue.disconnect()
+
+    one = rate(n, lambda: asyncio.run(enqueue()))
+    cmd = [sys.executable, "-m", "saq", "bench_redis.saq_settings", "--quiet"]
+    speed = drain(server, lambda: int(server.client.llen("saq:bench:queued")), [(cmd, "saq")], n)
+    return "SAQ (1 process, concurrency 10)", f"enqueue {one:,.0f}/s, {speed}"
+
+
+def huey_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    module = _peer_module("huey")
+    one = rate(n, lambda: [module.huey_noop() for _ in range(n)])  # no bulk API (task.map() enqueues one by one)
+    cmd = [sys.executable, "-m", "huey.bin.huey_consumer", "bench_redis.huey_app", "--workers", "1", "--worker-type", "thread",
+           "--quiet"]
+    speed = drain(server, lambda: int(server.client.llen("huey.redis.bench")), [(cmd, "huey")], n)
+    return "Huey (RedisHuey, 1 consumer process x 1 thread)", f"enqueue {one:,.0f}/s, {speed}"
+
+
+def taskiq_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    import types
+
+    # taskiq's task decorator sets the plain function on its module, looked up in sys.modules,
+    # where _peer_module's copy of this file is not registered: give it a module of that name
+    sys.modules.setdefault("bench_redis_taskiq", types.ModuleType("bench_redis_taskiq"))
+    module = _peer_module("taskiq")
+
+    async def enqueue() -> None:  # no bulk API: one kiq() per job
+        await module.taskiq_broker.startup()  # creates the consumer group the worker reads
+        for _ in range(n):
+            await module.taskiq_noop.kiq()
+        await module.taskiq_broker.shutdown()
+
+    one = rate(n, lambda: asyncio.run(enqueue()))
+
+    def remaining() -> int:  # not yet delivered to the group, plus delivered and not yet acknowledged
+        group = next(g for g in server.client.xinfo_groups("bench") if g["name"] in ("taskiq", b"taskiq"))
+        return int(group["lag"]) + int(group["pending"])
+
+    cmd = [sys.executable, "-m", "taskiq", "worker", "bench_redis:taskiq_broker", "--workers", "1", "--log-level", "WARNING"]
+    speed = drain(server, remaining, [(cmd, "taskiq")], n)
+    return "taskiq (RedisStreamBroker, 1 worker process, 100 async tasks)", f"enqueue {one:,.0f}/s, {speed}"
+
+
+def streaq_row(server: OwnRedis, n: int) -> tuple[str, str]:
+    module = _peer_module("streaq")
+
+    async def enqueue_one() -> None:
+        async with module.streaq_worker:
+            for _ in range(n):
+                await module.streaq_noop.enqueue()
+
+    async def enqueue_bulk() -> None:  # Worker.enqueue_many: one pipeline
+        async with module.streaq_worker:
+            await module.streaq_worker.enqueue_many([module.streaq_noop.enqueue() for _ in range(n)])
+
+    one = rate(n, lambda: asyncio.run(enqueue_one()))
+    server.client.flushdb()
+    bulk = rate(n, lambda: asyncio.run(enqueue_bulk()))
+    cmd = [sys.executable, "-m", "streaq", "run", "bench_redis:streaq_worker"]
+    # streaq deletes a finished task from its stream: the length is what is left, in flight included
+    speed = drain(server, lambda: int(server.client.xlen("streaq:bench:queues:normal")), [(cmd, "streaq")], n)
+    return "streaq (1 process, concurrency 16)", f"enqueue {one:,.0f}/s, bulk {bulk:,.0f}/s, {speed}"
+
+
 def reference_row(server: OwnRedis, n: int) -> tuple[str, str]:
     import redis
 
@@ -486,7 +600,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--latency-samples", type=int, default=300)
-    parser.add_argument("--peers", default="sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,reference")
+    parser.add_argument("--peers", default="sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,saq,huey,taskiq,streaq,reference")
     parser.add_argument("--listing-jobs", type=int, default=0, help="also time listings with this many jobs kept (e.g. 1000000)")
     args = parser.parse_args()
     from rich.console import Console
@@ -507,6 +621,10 @@ def main() -> None:
                 "dramatiq": lambda: dramatiq_row(server, args.jobs),
                 "celery": lambda: celery_row(server, args.jobs),
                 "arq": lambda: arq_row(server, args.jobs),
+                "saq": lambda: saq_row(server, args.jobs),
+                "huey": lambda: huey_row(server, args.jobs),
+                "taskiq": lambda: taskiq_row(server, args.jobs),
+                "streaq": lambda: streaq_row(server, args.jobs),
                 "reference": lambda: reference_row(server, args.jobs),
             }
             many: dict[str, Callable[[], list[tuple[str, str]]]] = {
