@@ -115,8 +115,7 @@ class Sandbox:
             proc = self._start()
             assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(wire.encode(header, arrays))
-                proc.stdin.flush()
+                wire.write_message(proc.stdin, header, arrays)
                 return wire.read_message(proc.stdout)
             except (OSError, EOFError, wire.WireError) as exc:
                 self._kill()

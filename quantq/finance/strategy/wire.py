@@ -22,18 +22,31 @@ class WireError(ValueError):
     """A message that is malformed, too large or uses a dtype outside ``DTYPES``."""
 
 
-def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> bytes:
+def encode_parts(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> list[bytes | memoryview]:
+    """A message as buffers to write back to back: the prefix and header, then each array's own
+    memory (no copy of the arrays)."""
     specs, blobs, offset = [], [], 0
     for name, arr in (arrays or {}).items():
         arr = np.ascontiguousarray(arr)
         if arr.dtype.name not in DTYPES:
             raise WireError(f"array {name!r} has dtype {arr.dtype}; allowed: {sorted(DTYPES)}")
         specs.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape), "offset": offset})
-        blobs.append(arr.tobytes())
+        blobs.append(memoryview(arr.reshape(-1)).cast("B"))
         offset += arr.nbytes
     head = json.dumps({**header, "arrays": specs}, allow_nan=False, separators=(",", ":")).encode()
     payload_len = 4 + len(head) + offset
-    return b"".join([struct.pack("<QI", payload_len, len(head)), head, *blobs])
+    return [struct.pack("<QI", payload_len, len(head)) + head, *blobs]
+
+
+def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> bytes:
+    return b"".join(encode_parts(header, arrays))
+
+
+def write_message(stream: IO[bytes], header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Write a message to a (buffered) stream without joining it into one bytes object first."""
+    for part in encode_parts(header, arrays):
+        stream.write(part)
+    stream.flush()
 
 
 def decode(payload: bytes | bytearray | memoryview, *, arrays: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

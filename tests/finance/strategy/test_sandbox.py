@@ -164,6 +164,23 @@ def test_wire_refuses_object_arrays_and_truncation():
     assert head == {"a": 1} and arrays["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
     with pytest.raises(wire.WireError, match="past the end"):
         wire.decode(msg[8:-8])
+    with pytest.raises(ValueError, match="read-only"):
+        arrays["x"][0] = 1.0  # decoded arrays are views that nobody may change
+
+
+def test_wire_streams_the_same_bytes_it_encodes():
+    import io
+
+    arrays = {"i": np.arange(6, dtype=np.int32).reshape(2, 3), "f": np.linspace(0, 1, 5)[::2], "b": np.array([True, False]),
+              "e": np.empty(0)}
+    sink = io.BytesIO()
+    wire.write_message(sink, {"k": "v"}, arrays)
+    assert sink.getvalue() == wire.encode({"k": "v"}, arrays)
+    head, back = wire.read_message(io.BufferedReader(io.BytesIO(sink.getvalue())))
+    assert head == {"k": "v"} and back["i"].tolist() == [[0, 1, 2], [3, 4, 5]] and back["f"].tolist() == [0.0, 0.5, 1.0]
+    assert back["b"].tolist() == [True, False] and back["e"].shape == (0,)
+    with pytest.raises(EOFError):
+        wire.read_message(io.BufferedReader(io.BytesIO(sink.getvalue()[:-3])))
 
 
 def test_config_rejects_nonsense():
