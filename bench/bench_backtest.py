@@ -1,5 +1,7 @@
-"""Backtest and screening speed: the fill kernel against vectorbt and backtesting.py, and the
-seed 001 tasks end to end (store -> sandbox -> engine -> JSON) on a warm process.
+"""Backtest and screening speed: the fill kernel against vectorbt and backtesting.py, the store
+read with and without the bars cache, and the seed 001 tasks in-process (store -> sandbox ->
+engine -> JSON) on a warm process, back to back. Through a real worker and a backend, submit ->
+result visible: bench/bench_strategy_e2e.py.
 
     .venv/bin/python bench/bench_backtest.py [--symbols 500] [--bars 2520] [--quick]
 
@@ -181,7 +183,7 @@ def bench_tasks(n_sym: int, n_bars: int, quick: bool, rows: list[tuple[str, str,
     tmp = tempfile.mkdtemp(prefix="quantq-bench-")
     t = time.perf_counter()
     names = build_store(tmp, n_sym, n_bars)
-    rows.append((f"build synthetic store {n_sym}x{n_bars}", f"{time.perf_counter() - t:.2f}", tmp))
+    rows.append((f"build synthetic store {n_sym}x{n_bars}", f"{time.perf_counter() - t:.2f}", "temp dir, removed at the end"))
     os.environ["QUANTQ_DATA"] = tmp
     reg = default_registry()
     ctx = TaskContext(job_id="bench", task="backtest", queue="default", attempt=1, worker_id="bench")
@@ -193,6 +195,20 @@ def bench_tasks(n_sym: int, n_bars: int, quick: bool, rows: list[tuple[str, str,
     small_pos = {"strategy_code": SMA_CROSS, "symbols": names[:10], "start_date": one_year, "end_date": str(last)}
     large = {"strategy_code": SMA_CROSS, "symbols": names[:100], "start_date": two_years, "end_date": str(last)}
     screen = {"strategy_code": MOMENTUM, "universe": names[:500], "limit": 10}
+    from quantq.finance.data.cache import BarsCache
+    from quantq.finance.tasks.strategy import read_panel
+
+    store = MarketStore.open(tmp)
+    reps_read = 5 if quick else 10
+    med, best = timeit(lambda: store.read_bars_many(names[:500], "1d"), reps_read)
+    rows.append(("store read 500 symbols, whole files, no cache (decode + validate)", f"{med:.3f}", f"best {best:.3f}"))
+    cache = BarsCache()
+    store.read_bars_many(names[:500], "1d", cache=cache)
+    med, best = timeit(lambda: store.read_bars_many(names[:500], "1d", cache=cache), reps_read)
+    rows.append(("store read 500 symbols, warm bars cache (stat + lookup)", f"{med:.3f}", f"best {best:.3f}"))
+    read_panel(names[:500], None, None, tail=260)
+    med, best = timeit(lambda: read_panel(names[:500], None, None, tail=260), reps_read)
+    rows.append(("screening input: 500 x latest 260 bars -> panel, warm cache", f"{med:.3f}", f"best {best:.3f}"))
     bt.run(small, ctx)  # start the sandbox runner: a warm worker
     n = 10 if quick else 30
     for label, task, args, reps in (
@@ -209,6 +225,9 @@ def bench_tasks(n_sym: int, n_bars: int, quick: bool, rows: list[tuple[str, str,
         count += 1
     rate = count / (time.perf_counter() - t0) * 60
     rows.append(("small backtests per minute, one process (seed: 10-50)", f"{rate:.0f}", f"{count} runs"))
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
