@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import yaml
@@ -38,6 +39,7 @@ class Settings:
     retry_backoff: float = 2.0
     max_memory_mb: int = 0
     prefetch: int = 1
+    batch: int = 64  #: most short jobs lined up in one slot at once (1: one at a time)
     status_interval: float = 30.0
     log_level: str = "INFO"
     log_format: str = "text"
@@ -116,6 +118,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "retry_backoff": lambda v: max(0.0, _as_float(v)),
     "max_memory_mb": lambda v: max(0, _as_int(v)),
     "prefetch": lambda v: max(0, _as_int(v)),
+    "batch": _positive(_as_int),
     "status_interval": lambda v: max(0.0, _as_float(v)),
     "log_level": _choice("debug", "info", "warning", "error"),
     "log_format": _choice("text", "json"),
@@ -145,6 +148,7 @@ ENVIRONMENT: list[tuple[str, str]] = [
     ("QUANTQ_RETRY_BACKOFF", "retry_backoff"),
     ("QUANTQ_MAX_MEMORY_MB", "max_memory_mb"),
     ("QUANTQ_PREFETCH", "prefetch"),
+    ("QUANTQ_BATCH", "batch"),
     ("QUANTQ_STATUS_INTERVAL", "status_interval"),
     ("QUANTQ_LOG_LEVEL", "log_level"),
     ("QUANTQ_LOG_FORMAT", "log_format"),
@@ -163,7 +167,7 @@ FILE_KEYS: dict[str, dict[str, str | None]] = {
         "job_timeout": "job_timeout", "log_file": "log_file", "name": "worker_name", "mode": "mode",
         "lease": "lease", "grace": "grace", "imports": "imports", "retry_backoff": "retry_backoff",
         "max_memory_mb": "max_memory_mb", "status_interval": "status_interval", "bridges": "bridges",
-        "prefetch": "prefetch",
+        "prefetch": "prefetch", "batch": "batch",
     },
     "log": {"level": "log_level", "format": "log_format", "file": "log_file"},
     "api": {"host": "api_host", "port": "api_port"},

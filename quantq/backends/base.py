@@ -154,6 +154,11 @@ class Backend(abc.ABC):
                 done.append(None)
         return done
 
+    def acknowledge(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """``report`` for callers that only need to know which outcomes were taken (the
+        worker): a backend may skip rebuilding the recorded jobs."""
+        return [job is not None for job in self.report(outcomes)]
+
     # ---- maintenance -----------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -400,11 +400,17 @@ class RedisBackend(base.Backend):
         """All outcomes in one round trip.  While Redis is unreachable they are kept here and
         delivered, with back-off, when it returns; the jobs they describe are returned as
         they will be recorded, so the worker goes on running the rest."""
+        return self._deliver(outcomes, records=True)  # type: ignore[return-value]
+
+    def acknowledge(self, outcomes: Sequence[base.Outcome]) -> list[bool]:
+        return self._deliver(outcomes, records=False)  # type: ignore[return-value]
+
+    def _deliver(self, outcomes: Sequence[base.Outcome], *, records: bool) -> list[Any]:
         if self._pending:
             with contextlib.suppress(errors.BackendUnavailable):
                 self._flush_pending()
         try:
-            return self._report(outcomes)
+            return self._report(outcomes, records=records)
         except errors.BackendUnavailable as exc:
             with self._pending_lock:
                 self._pending.extend(outcomes)
@@ -412,9 +418,9 @@ class RedisBackend(base.Backend):
                     self._flusher = threading.Thread(target=self._flush_loop, name="quantq-redis-flush", daemon=True)
                     self._flusher.start()
             log.warning("Redis unreachable (%s): %d outcomes kept to deliver when it returns", exc, len(outcomes))
-            return [expected_job(o) for o in outcomes]
+            return [expected_job(o) for o in outcomes] if records else [True] * len(outcomes)
 
-    def _report(self, outcomes: Sequence[base.Outcome]) -> list[jobs.Job | None]:
+    def _report(self, outcomes: Sequence[base.Outcome], *, records: bool = True) -> list[Any]:
         if not outcomes:
             return []
         groups = group_by_queue([o.claim for o in outcomes])
@@ -431,10 +437,13 @@ class RedisBackend(base.Backend):
                         args += [claim.job_id, claim.token, kind, error_json(o.error), repr(float(o.retry_in or 0))]
                 self._call("report", queue, args, pipe)
             replies = pipe.execute()
-        out: list[jobs.Job | None] = [None] * len(outcomes)
+        out: list[Any] = [None] * len(outcomes)
         for items, reply in zip(groups.values(), replies, strict=True):
             for (i, _), rec in zip(items, reply, strict=True):
-                out[i] = recorded_job(outcomes[i], rec[0], rec[1]) if rec else None
+                if records:
+                    out[i] = recorded_job(outcomes[i], rec[0], rec[1]) if rec else None
+                else:
+                    out[i] = bool(rec)
         return out
 
     def _flush_pending(self) -> None:

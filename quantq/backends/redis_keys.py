@@ -9,6 +9,7 @@ are epoch seconds with six decimals, an absent field is null.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -163,7 +164,9 @@ def pairs_to_dict(flat: list[Any]) -> dict[str, str]:
     return dict(zip(it, it, strict=False))  # pairs: the same iterator twice
 
 
+@functools.lru_cache(maxsize=256)
 def _time(value: str | None) -> Any:
+    """A stored time (Redis TIME, text): a batch of claims shares its times, so parse each once."""
     return jobs.from_timestamp(float(value)) if value else None
 
 
@@ -174,39 +177,44 @@ def _opt_ttl(value: str | None, default: int | None) -> int | None:
 
 
 def job_from_hash(h: Mapping[str, str]) -> jobs.Job:
-    """Rebuild a job from its hash (fields absent from the hash are null)."""
+    """Rebuild a job from its hash (fields absent from the hash are null).  Hot: every
+    claim runs it, so absent fields are not looked up twice and times are parsed once."""
     try:
-        error = h.get("error")
-        result = h.get("result")
+        get = h.get
+        args, meta, error, result = get("args"), get("meta"), get("error"), get("result")
+        timeout, depends_on = get("timeout"), get("depends_on")
         return jobs.Job(
             id=h["id"],
             task=h["task"],
             queue=h["queue"],
-            args=json.loads(h["args"]) if "args" in h else {},
-            priority=int(h.get("priority", jobs.DEFAULT_PRIORITY)),
-            status=jobs.JobStatus(h["status"]),
-            attempts=int(h.get("attempts", 0)),
-            max_attempts=int(h.get("max_attempts", jobs.DEFAULT_MAX_ATTEMPTS)),
-            timeout=float(h["timeout"]) if "timeout" in h else None,
-            run_at=_time(h.get("run_at")),
-            created_at=_time(h.get("created_at")),
-            started_at=_time(h.get("started_at")),
-            finished_at=_time(h.get("finished_at")),
-            updated_at=_time(h.get("updated_at")),
-            worker_id=h.get("worker_id"),
-            hostname=h.get("hostname"),
-            progress=float(h.get("progress") or 0.0),
-            status_message=h.get("status_message"),
+            args=json.loads(args) if args is not None else {},
+            priority=int(get("priority", jobs.DEFAULT_PRIORITY)),
+            status=_STATUS[h["status"]],
+            attempts=int(get("attempts", 0)),
+            max_attempts=int(get("max_attempts", jobs.DEFAULT_MAX_ATTEMPTS)),
+            timeout=float(timeout) if timeout is not None else None,
+            run_at=_time(get("run_at")),
+            created_at=_time(get("created_at")),
+            started_at=_time(get("started_at")),
+            finished_at=_time(get("finished_at")),
+            updated_at=_time(get("updated_at")),
+            worker_id=get("worker_id"),
+            hostname=get("hostname"),
+            progress=float(get("progress") or 0.0),
+            status_message=get("status_message"),
             result=json.loads(result) if result is not None else None,
             error=jobs.JobError.from_dict(json.loads(error)) if error else None,
-            result_ttl=_opt_ttl(h.get("result_ttl"), jobs.DEFAULT_RESULT_TTL),
-            failure_ttl=_opt_ttl(h.get("failure_ttl"), jobs.DEFAULT_FAILURE_TTL),
-            meta=json.loads(h["meta"]) if "meta" in h else {},
-            parent_id=h.get("parent_id"),
-            depends_on=tuple(json.loads(h["depends_on"])) if "depends_on" in h else (),
+            result_ttl=_opt_ttl(get("result_ttl"), jobs.DEFAULT_RESULT_TTL),
+            failure_ttl=_opt_ttl(get("failure_ttl"), jobs.DEFAULT_FAILURE_TTL),
+            meta=json.loads(meta) if meta is not None else {},
+            parent_id=get("parent_id"),
+            depends_on=tuple(json.loads(depends_on)) if depends_on is not None else (),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise errors.BackendError(f"job hash {h.get('id')!r} is not a quantq record: {exc!r}") from None
+
+
+_STATUS = {s.value: s for s in jobs.JobStatus}
 
 
 def result_json(value: Any) -> str:
@@ -260,11 +268,10 @@ def recorded_job(o: base.Outcome, at: str, run_at: str) -> jobs.Job:
     when = jobs.from_timestamp(float(at))
     job = o.claim.job
     if o.error is None:
-        return job.replace(status=jobs.JobStatus.COMPLETED, result=o.result, progress=100.0, finished_at=when, updated_at=when)
+        return copy_with(job, status=jobs.JobStatus.COMPLETED, result=o.result, progress=100.0, finished_at=when, updated_at=when)
     if o.retry_in is None:
-        return job.replace(status=jobs.JobStatus.FAILED, error=o.error, finished_at=when, updated_at=when)
-    return job.replace(status=jobs.JobStatus.SCHEDULED, error=o.error, run_at=jobs.from_timestamp(float(run_at)), updated_at=when,
-                       worker_id=job.worker_id)
+        return copy_with(job, status=jobs.JobStatus.FAILED, error=o.error, finished_at=when, updated_at=when)
+    return copy_with(job, status=jobs.JobStatus.SCHEDULED, error=o.error, run_at=jobs.from_timestamp(float(run_at)), updated_at=when)
 
 
 def expected_job(o: base.Outcome) -> jobs.Job:

@@ -124,6 +124,7 @@ def worker(
     log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
     bridges: Optional[list[str]] = typer.Option(None, "--bridge", help="Also serve a foreign queue: seed001, seed000 (repeatable)."),
     prefetch: Optional[int] = typer.Option(None, "--prefetch", help="Jobs claimed ahead of free slots (default 1; more for tiny jobs)."),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Most short jobs lined up in one slot (default 64; 1 hands over one at a time)."),
     strict_sandbox: Optional[bool] = typer.Option(
         None, "--strict-sandbox/--no-strict-sandbox",
         help="Refuse user strategy code unless the sandbox's process layout, limits, Landlock and seccomp are all "
@@ -140,7 +141,7 @@ def worker(
         queues=queues, concurrency=concurrency, worker_name=name, mode=mode, lease=lease, job_timeout=job_timeout,
         grace=grace, imports=tuple(imports) if imports else None, poll_interval=poll_interval,
         retry_backoff=retry_backoff, max_memory_mb=max_memory_mb, status_interval=status_interval,
-        log_format=log_format, log_level=log_level, bridges=tuple(bridges) if bridges else None, prefetch=prefetch,
+        log_format=log_format, log_level=log_level, bridges=tuple(bridges) if bridges else None, prefetch=prefetch, batch=batch,
     )
     run_worker(loaded, burst=burst)
 
@@ -154,7 +155,7 @@ def run_worker(loaded: settings.Settings, *, burst: bool = False) -> None:
         queues=loaded.queues, concurrency=loaded.concurrency, mode=loaded.mode, lease=loaded.lease,
         poll_interval=loaded.poll_interval, job_timeout=loaded.job_timeout, grace=loaded.grace, burst=burst,
         name=loaded.worker_name, imports=loaded.imports, retry_backoff=loaded.retry_backoff,
-        max_memory_mb=loaded.max_memory_mb, status_interval=loaded.status_interval, prefetch=loaded.prefetch,
+        max_memory_mb=loaded.max_memory_mb, status_interval=loaded.status_interval, prefetch=loaded.prefetch, batch=loaded.batch,
     )
     runners: list[Any] = []
     try:

@@ -46,37 +46,37 @@ def main(argv: list[str] | None = None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn = Connection(args.fd)
     registry = tasks.default_registry(args.imports, eager=True)
-    run_warmups()
-    serve_connection(conn, registry)
+    serve_connection(conn, registry, run_warmups())
 
 
-def run_warmups() -> None:
+def run_warmups() -> list[str]:
     """Plugins' start-up work (``quantq.warmup`` entry points), so no job pays a cold start:
-    the finance layer compiles its fill kernel and starts its sandbox runner here."""
+    the finance layer compiles its fill kernel and starts its sandbox runner here.  Returns
+    the lines for the worker's log: what a warm-up returned as text (e.g. the sandbox's
+    self-check), and why one failed.  The supervisor logs them in the worker's own format."""
     if os.environ.get("QUANTQ_WARMUP", "1") == "0":
-        return
+        return []
+    notes = []
     for ep in metadata.entry_points(group="quantq.warmup"):
         try:
-            ep.load()()
+            said = ep.load()()
         except Exception as exc:  # a plugin that cannot warm up still serves; its jobs say why
-            print(f"quantq: warm-up {ep.name!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            notes.append(f"warm-up {ep.name!r} failed: {type(exc).__name__}: {exc}")
+            continue
+        if isinstance(said, str) and said:
+            notes.append(said)
+    return notes
 
 
-def serve_connection(conn: Connection, registry: tasks.Registry) -> None:
+def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[str] | None = None) -> None:
     def recv() -> Any:
         return json.loads(conn.recv_bytes())
 
     def send(message: dict[str, Any]) -> None:
         conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
 
-    def poll_cancel() -> bool:
-        while conn.poll(0):
-            if recv().get("kind") == "cancel":
-                return True
-        return False
-
     try:
-        execute.serve(recv, send, registry, poll_cancel)
+        execute.serve(recv, lambda: conn.poll(0), send, registry, notes)
     except (BrokenPipeError, ConnectionResetError, OSError):
         pass  # the supervisor went away
     finally:

@@ -6,9 +6,11 @@ so a task behaves the same everywhere.  Messages are JSON, never pickle.
 
 from __future__ import annotations
 
+import collections
 import json
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from quantq import context, errors, tasks
 
@@ -63,30 +65,67 @@ def run(registry: tasks.Registry, payload: Any, reporter: context.Reporter) -> d
     return {"kind": "done", "result": result}
 
 
-def serve(recv: Callable[[], Any], send: Callable[[dict[str, Any]], None], registry: tasks.Registry, poll_cancel: Callable[[], bool]) -> None:
-    """The loop a pool child (or thread) runs: receive a job, run it, send its outcome; stop on EOF."""
+def serve(recv: Callable[[], Any], waiting: Callable[[], bool], send: Callable[[dict[str, Any]], None],
+          registry: tasks.Registry, notes: list[str] | None = None) -> None:
+    """The loop a pool child (or thread) runs until ``stop`` or EOF.
+
+    ``recv`` blocks for the next message (``EOFError`` at the end) and ``waiting`` says
+    whether one is there.  A ``jobs`` message hands over a batch: they run in order, each
+    outcome sent as soon as it is known (tagged with the job id), so the supervisor
+    always knows which job is running.  ``cancel`` with an id stops that job if it runs,
+    or skips it if it has not started; messages are read between jobs and whenever the
+    running task asks whether it is cancelled.  ``notes`` (the warm-ups' lines) go out with
+    ``ready``, for the supervisor to log.
+    """
+    pending: collections.deque[Any] = collections.deque()
+    skip: set[str] = set()
+    state = {"current": None, "cancelled": False, "stop": False}
+
+    def take(message: Any) -> None:
+        kind = message.get("kind") if isinstance(message, dict) else None
+        if kind == "job":
+            pending.append(message.get("job"))
+        elif kind == "jobs":
+            pending.extend(message.get("jobs") or ())
+        elif kind == "cancel":
+            target = message.get("id")
+            if target is None or target == state["current"]:
+                state["cancelled"] = state["current"] is not None
+            elif any(isinstance(p, dict) and p.get("id") == target for p in pending):
+                skip.add(target)  # (a cancel for a job that already ended is dropped)
+        elif kind == "stop" or message is None:
+            state["stop"] = True
 
     class _Reporter:
-        def __init__(self) -> None:
-            self.is_cancelled = False
-
         def progress(self, percent: float, message: str | None) -> None:
             send({"kind": "progress", "percent": percent, "message": message})
 
         def cancelled(self) -> bool:
-            if not self.is_cancelled:
-                self.is_cancelled = poll_cancel()
-            return self.is_cancelled
+            while not state["cancelled"] and waiting():
+                take(recv())
+            return bool(state["cancelled"])
 
-    send({"kind": "ready"})
+    send({"kind": "ready", "notes": notes or []})
     while True:
         try:
-            message = recv()
+            while waiting():  # cancels for jobs not started yet, more jobs, stop
+                take(recv())
+            if not pending:
+                if state["stop"]:
+                    return
+                take(recv())
+                continue
         except EOFError:
             return
-        if message is None or message.get("kind") == "stop":
-            return
-        if message.get("kind") != "job":
-            continue  # a cancel for a job that already ended
-        outcome = run(registry, message.get("job"), _Reporter())
+        payload = pending.popleft()
+        job_id = payload.get("id") if isinstance(payload, dict) else None
+        if job_id in skip:
+            skip.discard(job_id)
+            send({"kind": "cancelled", "id": job_id,
+                  "error": {"type": "JobCancelled", "message": "cancelled before it started", "traceback": None}})
+            continue
+        state["current"], state["cancelled"] = job_id, False
+        outcome = run(registry, payload, _Reporter())
+        state["current"] = None
+        outcome["id"] = job_id
         send(outcome)

@@ -4,7 +4,7 @@ calling thread through the same runner as a worker's slots, retries back to back
 from __future__ import annotations
 
 import socket
-from typing import Iterable
+from collections.abc import Iterable
 
 from quantq import errors, jobs, tasks
 from quantq.backends.base import Backend

@@ -35,6 +35,8 @@ LOST_CHECK_EVERY = 0.5  # how often running claims are checked for cancellation
 CANCEL_GRACE = 0.5  # seconds a cancelled job gets to stop by itself before its process is killed
 PROMOTE_EVERY = 0.5
 PRUNE_EVERY = 60.0
+BATCH_SLICE = 0.01  #: when jobs are short, a slot is handed about this many seconds of work at once
+BATCH_MAX = 64  #: default for the most jobs lined up in one slot
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -53,6 +55,7 @@ class WorkerOptions:
     retry_backoff_max: float = 600.0
     max_memory_mb: int = 0  #: per child process; 0 is no limit
     prefetch: int = 1  #: jobs claimed ahead of a free slot, so the next starts at once (their leases are renewed)
+    batch: int = BATCH_MAX  #: most short jobs lined up in one slot (handed over in one message); 1 turns it off
     status_interval: float = 30.0  #: seconds between status lines; 0 turns them off
     maintenance: bool = True  #: promote due jobs, reap lost leases, prune expired results
 
@@ -69,6 +72,8 @@ class Worker:
             raise errors.ConfigError(f"concurrency must be at least 1, got {options.concurrency}")
         if options.mode not in ("process", "thread"):
             raise errors.ConfigError(f"mode must be 'process' or 'thread', got {options.mode!r}")
+        if options.batch < 1:
+            raise errors.ConfigError(f"batch must be at least 1, got {options.batch}")
         if options.lease < 0.3:
             raise errors.ConfigError(f"lease must be at least 0.3 seconds, got {options.lease}")
         self.backend = backend
@@ -77,7 +82,8 @@ class Worker:
         if options.mode == "thread":
             from quantq.worker.child import run_warmups
 
-            run_warmups()  # thread slots run tasks in this process
+            for note in run_warmups():  # thread slots run tasks in this process
+                event(log, "worker.warmup", note=note)
         self.hostname = socket.gethostname()
         self.id = options.name or f"{self.hostname}-{os.getpid()}-{os.urandom(2).hex()}"
         self.slots: list[Slot] = []
@@ -95,6 +101,9 @@ class Worker:
         self._sigints = 0
         self._last_promote = 0.0  #: monotonic time of the claimer's last promote_due
         self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()  #: outcomes for the reporter; None stops it
+        self._depth = 1  #: jobs lined up per slot: more than one only while jobs are short
+        self._mean_run: float | None = None  #: moving average of job run times (seconds)
+        self._task_run: dict[str, float] = {}  #: the same per task: what may share a line
         self._reporter: threading.Thread | None = None
 
     # ---- public ----------------------------------------------------------------------------
@@ -179,7 +188,25 @@ class Worker:
             slot.start()
             self.slots.append(slot)
         with self._free_cond:
-            self._free = len(self.slots) + self.options.prefetch
+            self._free = self._capacity()
+
+    def _capacity(self) -> int:
+        """Claims this worker holds at most: lined up in slots, plus the prefetch."""
+        return len(self.slots) * self._depth + self.options.prefetch
+
+    def _note_run_time(self, task: str, seconds: float) -> None:
+        """Line up more jobs per slot while they are short (round trips, not work, would
+        set the pace), and one again as soon as they are not."""
+        mean = seconds if self._mean_run is None else self._mean_run * 0.9 + seconds * 0.1
+        self._mean_run = mean
+        known = self._task_run.get(task)
+        self._task_run[task] = seconds if known is None else known * 0.8 + seconds * 0.2
+        depth = max(1, min(self.options.batch, int(BATCH_SLICE / max(mean, 1e-6))))
+        if depth != self._depth:
+            with self._free_cond:
+                self._free += (depth - self._depth) * len(self.slots)
+                self._depth = depth
+                self._free_cond.notify_all()
 
     def _replace_slot(self, slot: Slot) -> None:
         slot.kill()
@@ -197,7 +224,13 @@ class Worker:
     def _release_slot(self) -> None:
         with self._free_cond:
             self._free += 1
-            self._free_cond.notify_all()
+            if self._free >= self._claim_threshold():  # (waking the claimer for less only costs the GIL)
+                self._free_cond.notify_all()
+
+    def _claim_threshold(self) -> int:
+        """Room that makes a claim worth its round trip: one job, or half the room while
+        jobs are lined up in slots (so claims come in big batches)."""
+        return 1 if self._depth == 1 else max(1, self._capacity() // 2)
 
     # ---- claiming (claimer thread) ---------------------------------------------------------
 
@@ -205,7 +238,8 @@ class Worker:
         backoff = 0.5
         while not self._draining.is_set():
             with self._free_cond:
-                while self._free <= 0 and not self._draining.is_set():
+                # with jobs lined up in slots, claim in big batches: once half the room is free
+                while self._free < self._claim_threshold() and not self._draining.is_set():
                     self._free_cond.wait(1.0)
                 want = self._free
             if self._draining.is_set():
@@ -229,9 +263,13 @@ class Worker:
                     self._free -= len(claims)
                 self._inbox.extend(claims)
                 self._poke()
-                continue
-            self._claimer_idle.set()
-            self._poke()
+                if len(claims) == want:
+                    continue  # there may be more: claim again at once
+                # fewer than asked: the queues were empty a moment ago, so wait for the next
+                # wake-up rather than spend a round trip (and the GIL) on an empty claim now
+            else:
+                self._claimer_idle.set()
+                self._poke()
             if self.options.burst:
                 self._draining.wait(0.05)
                 continue
@@ -280,17 +318,44 @@ class Worker:
     def _dispatch(self) -> None:
         while self._inbox and self._draining.is_set():
             self._hand_back(self._inbox.popleft())
-        while self._inbox:
-            slot = next((s for s in self.slots if not s.busy and s.ready), None)
-            if slot is None:
-                return  # prefetched: it starts when a slot frees (or a new child is warm)
-            claim = self._inbox.popleft()
-            job = claim.job
-            timeout = job.timeout if job.timeout is not None else self.options.job_timeout
-            payload = execute.job_payload(job.id, job.task, job.args, job.queue, job.attempts, job.meta, self.id)
-            event(log, "job.started", job=job.id, task=job.task, queue=job.queue, attempt=job.attempts, slot=slot.index)
-            if not slot.assign(claim, payload, timeout):
+        if not self._inbox:
+            return
+        depth = self._depth
+        open_slots = sorted((s for s in self.slots if s.ready and s.conn is not None and len(s.claims) < depth),
+                            key=lambda s: len(s.claims))  # idle slots first
+        for i, slot in enumerate(open_slots):
+            if not self._inbox:
+                return
+            share = -(-len(self._inbox) // (len(open_slots) - i))  # spread the inbox evenly
+            claims = self._line(slot, min(depth - len(slot.claims), share))
+            if not claims:
+                continue
+            payloads = []
+            for claim in claims:
+                job = claim.job
+                payloads.append(execute.job_payload(job.id, job.task, job.args, job.queue, job.attempts, job.meta, self.id))
+                event(log, "job.started", job=job.id, task=job.task, queue=job.queue, attempt=job.attempts, slot=slot.index)
+            if not slot.assign(claims, payloads, self._timeout_of(claims[0])):
                 self._child_died(slot)
+        # what is left is prefetched: it starts when a slot frees (or a new child is warm)
+
+    def _line(self, slot: Slot, most: int) -> list[jobs.Claim]:
+        """Jobs from the inbox for one slot: an idle slot always gets one; more only while
+        the line's expected work stays within BATCH_SLICE.  A task not seen yet counts as
+        long, so a job of unknown length never waits behind others, nor holds any up."""
+        estimate = self._task_run.get
+        work = sum(estimate(c.job.task, BATCH_SLICE) for c in slot.claims)
+        line: list[jobs.Claim] = []
+        while self._inbox and len(line) < most:
+            cost = estimate(self._inbox[0].job.task, BATCH_SLICE)
+            if (slot.claims or line) and work + cost > BATCH_SLICE:
+                break
+            work += cost
+            line.append(self._inbox.popleft())
+        return line
+
+    def _timeout_of(self, claim: jobs.Claim) -> float | None:
+        return claim.job.timeout if claim.job.timeout is not None else self.options.job_timeout
 
     def _wait_and_collect(self, timeout: float) -> None:
         conns: list[Any] = [self._wake_r]
@@ -329,20 +394,31 @@ class Worker:
         claim = slot.claim
         if kind == "ready":
             slot.ready = True
+            for note in message.get("notes") or ():
+                event(log, "child.warmup", slot=slot.index, pid=slot.pid(), note=str(note))
             return None
         if claim is None:
             return None
         if kind == "progress":
             slot.pending_progress = (float(message.get("percent", 0.0)), message.get("message"))
             return None
-        elapsed_ms = round((time.monotonic() - slot.started) * 1000, 2)
+        if message.get("id", claim.job_id) != claim.job_id:  # outcomes come in the order jobs were handed over
+            event(log, "worker.protocol_error", level=logging.ERROR, job=claim.job_id, got=str(message.get("id")))
+            self._child_died(slot)
+            return None
+        now = time.monotonic()
+        elapsed = now - slot.started
+        elapsed_ms = round(elapsed * 1000, 2)
         if slot.pending_progress is not None:  # a throttled last report: the record keeps its message
             try:
                 self.backend.progress(claim, *slot.pending_progress)
             except errors.QuantqError:
                 pass
-        slot.clear()
+        slot.finish_head()
+        if slot.claims:
+            slot.begin(self._timeout_of(slot.claims[0]))
         self._release_slot()
+        self._note_run_time(claim.job.task, elapsed)
         if kind == "done":
             self.processed += 1
             event(log, "job.completed", job=claim.job_id, task=claim.job.task, ms=elapsed_ms)
@@ -402,23 +478,28 @@ class Worker:
     def _write_outcomes(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Report; return what could not be written."""
         try:
-            results = self.backend.report(outcomes)
+            taken = self.backend.acknowledge(outcomes)
         except errors.QuantqError as exc:
             event(log, "worker.report_failed", level=logging.ERROR, worker=self.id, jobs=len(outcomes), error=str(exc))
             return outcomes
-        for outcome, stored in zip(outcomes, results):
-            if stored is None:
+        for outcome, ok in zip(outcomes, taken, strict=True):
+            if not ok:
                 event(log, "job.outcome_refused", level=logging.WARNING, job=outcome.claim.job_id,
                       reason="claim no longer held (cancelled, or lease lost)")
         return []
 
+    def _requeue(self, claims: list[jobs.Claim]) -> None:
+        """Jobs lined up in a slot that is gone, never started: first in line for the next slot."""
+        self._inbox.extendleft(reversed(claims))
+
     def _child_died(self, slot: Slot) -> None:
         claim = slot.claim
         code = slot.exit_code()
+        lined_up = slot.clear()[1:]
         self._replace_slot(slot)
+        self._requeue(lined_up)
         if claim is None:
             return
-        slot.clear()
         self._release_slot()
         error = jobs.JobError(type="ChildDied", message=f"the process running the job died (exit code {code})")
         self._report([self._failure(claim, error, retryable=True, elapsed_ms=0.0)])
@@ -446,37 +527,41 @@ class Worker:
             claim = slot.claim
             if claim is None:
                 continue
-            if slot.cancel_sent_at is not None and now - slot.cancel_sent_at >= CANCEL_GRACE:
+            cancel_sent_at = slot.cancel_sent_at
+            if cancel_sent_at is not None and now - cancel_sent_at >= CANCEL_GRACE:
                 event(log, "job.killed", job=claim.job_id, reason="cancelled")
-                slot.clear()
+                self._requeue(slot.clear()[1:])
                 self._replace_slot(slot)
                 self._release_slot()
-            elif slot.deadline is not None and now >= slot.deadline and slot.cancel_sent_at is None:
+            elif slot.deadline is not None and now >= slot.deadline and cancel_sent_at is None:
                 timeout = slot.deadline - slot.started
-                slot.clear()
+                self._requeue(slot.clear()[1:])
                 self._replace_slot(slot)
                 self._release_slot()
                 error = jobs.JobError(type="JobTimeout", message=f"the job ran past its timeout of {timeout:g}s and was killed")
                 self._report([self._failure(claim, error, retryable=True, elapsed_ms=round(timeout * 1000, 2))])
 
-    def _stop_job(self, slot: Slot, reason: str) -> None:
-        if slot.claim is None or slot.cancel_sent_at is not None:
+    def _stop_job(self, slot: Slot, reason: str, claim: jobs.Claim | None = None) -> None:
+        """Ask a slot to stop one of its jobs (the running one by default): it stops, or is
+        skipped if it has not started; a running job that ignores it is killed after the grace."""
+        claim = claim or slot.claim
+        if claim is None or claim.job_id in slot.cancels:
             return
-        event(log, "job.stopping", job=slot.claim.job_id, reason=reason)
-        slot.cancel_sent_at = time.monotonic()
-        if not slot.send({"kind": "cancel"}):
-            slot.cancel_sent_at = 0.0  # nothing to wait for: kill at the next check
+        event(log, "job.stopping", job=claim.job_id, reason=reason)
+        slot.cancels[claim.job_id] = time.monotonic()
+        if not slot.send({"kind": "cancel", "id": claim.job_id}):
+            slot.cancels[claim.job_id] = 0.0  # nothing to wait for: kill at the next check
 
     def _check_lost(self, timers: dict[str, float]) -> None:
         if time.monotonic() - timers["lost"] < LOST_CHECK_EVERY:
             return
         timers["lost"] = time.monotonic()
-        running = [s for s in self.slots if s.claim is not None and s.cancel_sent_at is None]
+        in_slots = [(s, c) for s in self.slots for c in s.claims if c.job_id not in s.cancels]
         waiting = list(self._inbox)
-        if not running and not waiting:
+        if not in_slots and not waiting:
             return
         try:
-            gone = self.backend.lost([s.claim for s in running if s.claim is not None] + waiting)
+            gone = self.backend.lost([c for _, c in in_slots] + waiting)
         except errors.QuantqError:
             return
         for claim in waiting:
@@ -486,27 +571,26 @@ class Worker:
                 except ValueError:
                     continue  # dispatched meanwhile; the slot check below catches it next time
                 self._release_slot()
-        for slot in running:
-            if slot.claim is not None and slot.claim.job_id in gone:
-                self._stop_job(slot, "cancelled, or its lease was lost")
+        for slot, claim in in_slots:
+            if claim.job_id in gone and claim in slot.claims:
+                self._stop_job(slot, "cancelled, or its lease was lost", claim)
 
     def _heartbeat(self, timers: dict[str, float]) -> None:
         if time.monotonic() - timers["heartbeat"] < self.options.lease / 3:
             return
         timers["heartbeat"] = time.monotonic()
-        running = [s for s in self.slots if s.claim is not None]
+        in_slots = [(s, c) for s in self.slots for c in s.claims]
         waiting = list(self._inbox)
         try:
-            if running or waiting:
-                claims = [s.claim for s in running if s.claim is not None] + waiting
-                renewed = self.backend.renew(claims, self.options.lease)
-                for slot, claim in zip(running, renewed):
-                    if claim is None:
-                        self._stop_job(slot, "its lease could not be renewed")
-                    elif slot.claim is not None:
-                        slot.claim = claim
+            if in_slots or waiting:
+                renewed = self.backend.renew([c for _, c in in_slots] + waiting, self.options.lease)
+                for (slot, old), new in zip(in_slots, renewed[:len(in_slots)], strict=True):
+                    if new is None:
+                        self._stop_job(slot, "its lease could not be renewed", old)
+                    else:  # the same job and token, a later expiry
+                        slot.claims = collections.deque(new if c is old else c for c in slot.claims)
             self.backend.heartbeat_worker(
-                self.id, current_jobs=[s.claim.job_id for s in running if s.claim is not None],
+                self.id, current_jobs=[s.claim.job_id for s in self.slots if s.claim is not None],
                 processed=self.processed, failed=self.failed,
             )
         except errors.QuantqError as exc:
@@ -538,9 +622,9 @@ class Worker:
             return
         busy_by_queue = collections.Counter(s.claim.job.queue for s in self.slots if s.claim is not None)
         parts = []
-        for queue in self.options.queues:
-            waiting = stats[queue].counts.get("queued", 0) if queue in stats else 0
-            parts.append(f"{queue}: {busy_by_queue.get(queue, 0)}/{self.options.concurrency} busy, {waiting} waiting")
+        for name in self.options.queues:
+            waiting = stats[name].counts.get("queued", 0) if name in stats else 0
+            parts.append(f"{name}: {busy_by_queue.get(name, 0)}/{self.options.concurrency} busy, {waiting} waiting")
         log.info("status %s", " | ".join(parts), extra={"fields": {"event": "worker.status"}})
 
     # ---- shutdown --------------------------------------------------------------------------
@@ -559,9 +643,8 @@ class Worker:
         leftovers = list(self._inbox)
         self._inbox.clear()
         for slot in self.slots:
-            if slot.claim is not None:
-                leftovers.append(slot.claim)
-                slot.clear()
+            if slot.claims:
+                leftovers.extend(slot.clear())
                 slot.kill()
             else:
                 slot.stop(timeout=1.0)
