@@ -12,7 +12,12 @@ Method (the same for every system):
   records it (quantq: started_at/finished_at; pgqueuer: its log; procrastinate: its events;
   huey and the plain loop: the worker's own clock), so process start-up does not count.
 * latency: one idle worker; the client enqueues one job, then polls its status every
-  0.5 ms until the job is finished: enqueue call to completion seen, 10 ms apart.
+  0.5 ms until the job is finished: enqueue call to completion seen, 10 ms apart.  Every
+  system is polled the same way, on its own store (so each pays ~0.25 ms on average for
+  the polling).  quantq's worker runs the task in a thread (in its own process, as every
+  peer does); its default process mode (an isolated child per slot) is in the note.
+* quantq backend loop: the store alone, claiming 100 and reporting 100 per call in one
+  thread, no worker: the counterpart of the plain SKIP LOCKED loop.
 Peers (the ``bench`` extra): pgqueuer, procrastinate, huey, plus a plain psycopg loop
 claiming 100 rows per ``FOR UPDATE SKIP LOCKED`` statement (the approach's ceiling).
 Services: PostgreSQL and MariaDB as in tests/services.py (QUANTQ_TEST_*_URL).
@@ -197,10 +202,12 @@ def quantq_drain(url: str, n: int, processes: int, concurrency: int, mode: str) 
     return n / float(window)
 
 
-def quantq_latency(url: str, samples: int) -> tuple[float, float]:
+def quantq_latency(url: str, samples: int, mode: str = "thread") -> tuple[float, float]:
+    """Thread mode runs the task inside the worker process, as every peer here does; process
+    mode (quantq's default: each slot an isolated child) adds a pipe hop each way."""
     with backends.from_url(url) as backend:
         backend.purge(statuses=list(jobs.JobStatus))
-        worker = spawn(quantq_worker(url, 1, "process"))
+        worker = spawn(quantq_worker(url, 1, mode))
         try:
             deadline = time.monotonic() + 30
             while not backend.list_workers():
@@ -236,8 +243,32 @@ def quantq_row(database: str, url: str, n: int, samples: int) -> Result:
         print(f"  quantq/{database}: {cfg[0]} process(es) x {cfg[1]} {cfg[2]} slot(s): {rate:,.0f} jobs/s", flush=True)
     one_proc = max(rate for cfg, rate in rates.items() if cfg[0] == 1)
     best_cfg, best = max(rates.items(), key=lambda kv: kv[1])
-    p50, p99 = quantq_latency(url, samples)
-    return Result("quantq", database, single, bulk_rate, one_proc, best, f"{best_cfg[0]}p x {best_cfg[1]} {best_cfg[2]}", p50, p99)
+    p50, p99 = quantq_latency(url, samples, "thread")
+    p50_process, p99_process = quantq_latency(url, samples, "process")
+    return Result("quantq", database, single, bulk_rate, one_proc, best, f"{best_cfg[0]}p x {best_cfg[1]} {best_cfg[2]}", p50, p99,
+                  f"latency: thread mode; process mode {p50_process:.2f} / {p99_process:.2f}")
+
+
+def backend_loop_row(database: str, url: str, n: int) -> Result:
+    """quantq's store alone, no worker: claim 100, complete 100, in one thread (compare the
+    plain SKIP LOCKED loop): what the backend leaves for the worker to spend."""
+    from quantq.backends.base import Outcome
+
+    with backends.from_url(url) as backend:
+        backend.purge(statuses=list(jobs.JobStatus))
+        for i in range(0, n, 1000):
+            backend.enqueue(submissions(min(1000, n - i)))
+        began = time.perf_counter()
+        done = 0
+        while claims := backend.claim(["default"], worker_id="loop", hostname="bench", lease=60, limit=100):
+            backend.report([Outcome(claim=c, result=None) for c in claims])
+            done += len(claims)
+        elapsed = time.perf_counter() - began
+        backend.purge(statuses=list(jobs.JobStatus))
+    if done != n:
+        raise RuntimeError(f"the backend loop finished {done} of {n}")
+    return Result("quantq backend loop", database, drain_one=n / elapsed, drain_best=n / elapsed,
+                  best_config="1 thread, 100/claim", note="no worker: claim + report() only")
 
 
 @dataclasses.dataclass
@@ -727,6 +758,7 @@ def main() -> None:
                         continue
                     print(f"quantq on {database} ...", flush=True)
                     results.append(quantq_row(database, url, args.jobs, args.latency_samples))
+                    results.append(backend_loop_row(database, url, args.jobs))
             if args.only in (None, "peers"):
                 for name, run in (("pgqueuer", lambda: pgqueuer_row(args.jobs, args.latency_samples, scratch)),
                                   ("procrastinate", lambda: procrastinate_row(args.jobs, args.latency_samples, scratch)),

@@ -178,6 +178,18 @@ def job_from_row(row: Row, *, strict: bool = False) -> jobs.Job:
     )
 
 
+def completed_job(claim: jobs.Claim, result: str, row: Row) -> jobs.Job:
+    """The record a batched completion left.  A full row is decoded; a slim one (PostgreSQL's
+    ``complete_many`` returns only what a completion or the run's progress reports change) is
+    laid over the claimed job, whose other fields a held claim keeps as they were."""
+    if "task" in row:
+        return job_from_row(row)
+    return claim.job.replace(
+        status=jobs.JobStatus.COMPLETED, result=json.loads(result), progress=float(row["progress"]),
+        status_message=row["status_message"], finished_at=to_time(row["finished_at"]), updated_at=to_time(row["updated_at"]),
+    )
+
+
 def error_json(error: jobs.JobError) -> str:
     return dumps(error.to_dict())
 
@@ -207,10 +219,12 @@ class SQLBackend(base.Backend):
     # ---- primitives a dialect supplies -----------------------------------------------------
 
     @abc.abstractmethod
-    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False) -> T:
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False, single: bool = False) -> T:
         """Run ``fn(cursor)`` in one transaction (retried on a lost connection).  ``worker``
         marks a worker's own state change (claim, outcome, lease): one that a lease makes
-        recoverable, which PostgreSQL may commit asynchronously when asked to."""
+        recoverable, which PostgreSQL may commit asynchronously when asked to.  ``single``:
+        ``fn`` writes with one statement, atomic by itself, so a dialect may run it without
+        BEGIN/COMMIT (PostgreSQL: one round trip instead of three)."""
 
     @abc.abstractmethod
     def _run(self, cur: Any, name: str, params: Mapping[str, Any]) -> tuple[list[Row], int]:
@@ -409,7 +423,9 @@ class SQLBackend(base.Backend):
                 claims.append(jobs.Claim(job=job, token=row["lease_token"], expires_at=to_time(row["lease_expires_at"])))  # type: ignore[arg-type]
             return claims
 
-        return self._tx(take, worker=True)
+        # One statement: the claim.  A malformed row's failure, if any, is a statement of its
+        # own after it; should that one be lost, the row's lease runs out and it is failed again.
+        return self._tx(take, worker=True, single=True)
 
     def renew(self, claims: Sequence[jobs.Claim], lease: float) -> list[jobs.Claim | None]:
         if not claims:
@@ -455,6 +471,13 @@ class SQLBackend(base.Backend):
 
     def report(self, outcomes: Sequence[base.Outcome]) -> list[jobs.Job | None]:
         """All outcomes in one transaction: under load, one commit for many jobs."""
+        return self._report(outcomes, decode=True)  # type: ignore[return-value]
+
+    def acknowledge(self, outcomes: Sequence[base.Outcome]) -> list[bool]:
+        """``report`` without building the recorded jobs (the worker only needs which were taken)."""
+        return [bool(taken) for taken in self._report(outcomes, decode=False)]
+
+    def _report(self, outcomes: Sequence[base.Outcome], *, decode: bool) -> list[jobs.Job | bool | None]:
         statements = []
         for o in outcomes:
             params: dict[str, Any] = {"id": o.claim.job_id, "token": o.claim.token}
@@ -470,22 +493,28 @@ class SQLBackend(base.Backend):
                     params["retry_us"] = int(o.retry_in * 1_000_000)
                     statements.append(("fail_retry", params))
 
-        def apply(cur: Any) -> list[jobs.Job | None]:
-            out: list[jobs.Job | None] = [None] * len(statements)
+        def apply(cur: Any) -> list[jobs.Job | bool | None]:
+            out: list[jobs.Job | bool | None] = [None] * len(statements)
             batch = {i for i, (name, _) in enumerate(statements) if name == "complete"}
             by_claim = self._complete_batch(cur, [statements[i][1] for i in sorted(batch)]) if len(batch) > 1 else None
             if by_claim is None:
                 batch = set()
             for i in batch:
                 row = by_claim.get((statements[i][1]["id"], statements[i][1]["token"])) if by_claim else None
-                out[i] = job_from_row(row) if row is not None else None
+                if row is not None:
+                    out[i] = completed_job(outcomes[i].claim, statements[i][1]["result"], row) if decode else True
             for i, (name, params) in enumerate(statements):
                 if i not in batch:
                     rows = self._update_returning(cur, name, params)
-                    out[i] = job_from_row(rows[0]) if rows else None
+                    if rows:
+                        out[i] = job_from_row(rows[0]) if decode else True
             return out
 
-        return self._tx(apply, worker=True) if statements else []
+        if not statements:
+            return []
+        # one statement in all (one outcome, or only completions and a batched UPDATE for them)
+        single = len(statements) == 1 or ("complete_many" in self.Q and all(n == "complete" for n, _ in statements))
+        return self._tx(apply, worker=True, single=single)
 
     def release(self, claim: jobs.Claim) -> None:
         def write(cur: Any) -> None:

@@ -217,7 +217,7 @@ class MySQLBackend(_sql.SQLBackend):
             raise
         self._pool.release(conn, healthy=True)
 
-    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False) -> T:
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False, single: bool = False) -> T:
         deadline = time.monotonic() + self._retry_for
         delay = 0.05
         checked = False

@@ -1,8 +1,10 @@
 """PostgreSQL backend: ``postgresql://user:pass@host:5432/db?schema=quantq&prefix=quantq_``.
 
 The shared SQL core over a psycopg 3 connection pool.  Claims are one
-``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)``, so any number of workers
-claim side by side without blocking each other or taking a job twice.  Every time
+``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``, so any number of workers
+claim side by side without blocking each other or taking a job twice; it runs in
+autocommit (a single statement is atomic), as do a single enqueue and a worker's batch of
+completions: one round trip each, no BEGIN/COMMIT.  Every time
 that decides something (leases, due dates, TTLs) is the server's ``now()``.  Idle
 workers sleep in ``LISTEN`` on a dedicated connection and producers ``NOTIFY`` in the
 same transaction as their write.  A lost connection is retried with back-off; past
@@ -11,10 +13,11 @@ same transaction as their write.  A lost connection is retried with back-off; pa
 URL options (everything else goes to libpq): ``schema`` (default ``public``),
 ``prefix`` (table prefix, default ``quantq_``), ``pool_min`` / ``pool_max``,
 ``retry_for`` (seconds), ``migrate`` (``auto``: apply safe migrations on first use;
-``never``), ``worker_commit`` (``sync``; ``async`` commits workers' own state changes
-without waiting for the disk: several times the throughput where fsync is slow, but after
-a server *crash* the last fraction of a second of claims and outcomes may be forgotten, so
-those jobs run again; acknowledged enqueues stay durable either way).
+``never``), ``worker_commit`` (``sync``; ``async`` runs workers' own state changes on a
+second pool of sessions with ``synchronous_commit=off``, so they do not wait for the disk:
+several times the throughput where fsync is slow, but after a server *crash* the last
+fraction of a second of claims and outcomes may be forgotten, so those jobs run again;
+acknowledged enqueues stay durable either way).
 """
 
 from __future__ import annotations
@@ -83,10 +86,13 @@ class PostgresBackend(_sql.SQLBackend):
             "autocommit": True, "row_factory": dict_row, "application_name": self.application_name,
             "options": "-c TimeZone=UTC", "connect_timeout": 5,
         }
-        self._pool = psycopg_pool.ConnectionPool(
-            self._conninfo, kwargs=self._kwargs, min_size=pool_min, max_size=pool_max, configure=_configure,
-            open=True, timeout=max(0.5, min(self._retry_for, 5.0)), reconnect_timeout=0, name=self.application_name,
-        )
+        self._pool = self._new_pool(self._kwargs, pool_min, pool_max)
+        #: workers' own writes with worker_commit=async: sessions with synchronous_commit off, so a
+        #: claim or an outcome is one autocommit statement (no BEGIN / SET LOCAL / COMMIT round trips)
+        self._worker_pool: psycopg_pool.ConnectionPool[Any] | None = None
+        if self._async_worker_commits:
+            self._worker_pool = self._new_pool(
+                {**self._kwargs, "options": "-c TimeZone=UTC -c synchronous_commit=off"}, min(pool_min, 1), pool_max)
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
         self._closed = False
@@ -99,22 +105,26 @@ class PostgresBackend(_sql.SQLBackend):
 
     # ---- connections and transactions ------------------------------------------------------
 
-    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False) -> T:
+    def _new_pool(self, kwargs: dict[str, Any], low: int, high: int) -> psycopg_pool.ConnectionPool[Any]:
+        return psycopg_pool.ConnectionPool(
+            self._conninfo, kwargs=kwargs, min_size=low, max_size=high, configure=_configure,
+            open=True, timeout=max(0.5, min(self._retry_for, 5.0)), reconnect_timeout=0, name=self.application_name,
+        )
+
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False, single: bool = False) -> T:
         if self._closed:
             raise errors.BackendError("this PostgreSQL backend is closed")
+        pool = self._worker_pool if worker and self._worker_pool is not None else self._pool
         deadline = time.monotonic() + self._retry_for
         delay = 0.05
         checked = False
         while True:
             try:
-                with self._pool.connection() as conn:
-                    if not write:
+                with pool.connection() as conn:
+                    if not write or single:  # autocommit: one statement is its own transaction
                         return fn(conn.cursor())
                     with conn.transaction():
-                        cur = conn.cursor()
-                        if worker and self._async_worker_commits:
-                            cur.execute("SET LOCAL synchronous_commit = off")
-                        return fn(cur)
+                        return fn(conn.cursor())
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
                 # Connection lost, server restarting, deadlock or serialization failure: try again.
                 if not checked and _connection_lost(exc):
@@ -122,7 +132,7 @@ class PostgresBackend(_sql.SQLBackend):
                     # now and retry at once, instead of meeting them one failed attempt (and one
                     # back-off sleep) at a time, which outlasts retry_for with a full pool.
                     checked = True
-                    self._pool.check()
+                    pool.check()
                     continue
                 if time.monotonic() + delay > deadline:
                     raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)} is unavailable: {exc}") from exc
@@ -164,6 +174,8 @@ class PostgresBackend(_sql.SQLBackend):
                 self._listener.close()
                 self._listener = None
         self._pool.close()
+        if self._worker_pool is not None:
+            self._worker_pool.close()
 
     # ---- migrations ------------------------------------------------------------------------
 

@@ -90,7 +90,7 @@ class SQLiteBackend(_sql.SQLBackend):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
 
-    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False) -> T:
+    def _tx(self, fn: Callable[[Any], T], *, write: bool = True, worker: bool = False, single: bool = False) -> T:
         conn = self._conn()
         if not write:
             return self._retry(lambda: fn(conn))

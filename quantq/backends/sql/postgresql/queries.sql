@@ -71,14 +71,15 @@ WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_e
 RETURNING *;
 
 -- name: complete_many
--- A worker's batch of completions in one statement.
+-- A worker's batch of completions in one statement.  It returns only the columns a completion
+-- (or the run's progress reports) changed: the rest is the claimed job as the worker holds it.
 UPDATE {jobs} AS j
 SET status = 'completed', result = o.result::jsonb, progress = 100, finished_at = now(), updated_at = now(),
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + j.result_ttl * interval '1 second'
 FROM unnest(%(ids)s::text[], %(tokens)s::text[], %(results)s::text[]) AS o(id, token, result)
 WHERE j.id = o.id AND j.lease_token = o.token AND j.status = 'running' AND j.lease_expires_at > now()
-RETURNING j.*, o.token AS claim_token;
+RETURNING j.id, j.progress, j.status_message, j.finished_at, j.updated_at, o.token AS claim_token;
 
 -- name: fail_final
 UPDATE {jobs}
