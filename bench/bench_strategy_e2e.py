@@ -8,11 +8,13 @@ Builds a synthetic market store (500 symbols x 2,520 daily bars) in a temp dir, 
 at ``redis://127.0.0.1:6379/13``, used only if that database is empty, flushed afterwards),
 warms it (pool child, sandbox runner, bars cache) with one job of each shape, then submits
 seed 001 shaped jobs one at a time through the Python API (``quantq.App``) and waits on the
-``JobHandle`` (polling every 2 ms) until the result is visible. Prints, per shape, p50/p99 of
-submit -> result visible, the time the task itself reported (``execution_time_ms``), the
-issue's target and seed 001's figure; then small backtests per minute per worker process with
-a queue of jobs submitted at once. The machine's other load shows in every figure: rerun and
-compare rows of one run.
+``JobHandle`` (polling every 2 ms) until the result is visible. The backends and a reference
+(the same task called in this process: no queue, no worker) take turns job by job, so every
+row sees the same machine load. Prints, per shape, p50/p99 of submit -> result visible, the
+time the task itself reported (``execution_time_ms``), the issue's target and seed 001's
+figure; then small backtests per minute per worker process with a queue of jobs submitted at
+once, and the CPU time the worker's whole process tree spent per job (a figure the machine's
+other load does not inflate).
 """
 
 from __future__ import annotations
@@ -129,74 +131,99 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def run_backend(name: str, url: str, data: str, shapes: dict[str, dict[str, Any]], a: argparse.Namespace,
-                tmp: Path) -> list[tuple[str, ...]]:
+class Target:
+    """Where jobs run: a real worker on a backend, or (the reference) a task call in this process."""
+
+    def __init__(self, name: str, url: str | None, data: str, concurrency: int, tmp: Path) -> None:
+        self.name = name
+        self.worker = Worker(url, data, concurrency, tmp / f"worker-{name}.log") if url else None
+        self.app = App(url) if url else None
+        self.samples: dict[str, dict[str, list[float]]] = {}
+        if url is None:
+            from quantq.tasks import default_registry
+
+            self.registry = default_registry()
+
+    def run(self, shape: dict[str, Any], label: str | None, timeout: float = 120.0) -> None:
+        """Run one job of ``shape``; record its timings under ``label`` (None: warm-up, not recorded)."""
+        t0 = time.perf_counter()
+        if self.app is None:
+            from quantq.context import TaskContext
+
+            ctx = TaskContext(job_id="bench", task=shape["task"], queue="default", attempt=1, worker_id="bench")
+            result = self.registry.get(shape["task"]).run(shape["args"], ctx)
+            sample = {"e2e": time.perf_counter() - t0, "task": float(result["execution_time_ms"])}
+        else:
+            job = wait(self.app.submit(shape["task"], shape["args"]), timeout)
+            e2e = time.perf_counter() - t0
+            assert job.created_at and job.started_at and job.finished_at and job.result
+            sample = {"e2e": e2e, "task": float(job.result["execution_time_ms"]),
+                      "queued": (job.started_at - job.created_at).total_seconds() * 1000,
+                      "run": (job.finished_at - job.started_at).total_seconds() * 1000}
+        if label is not None:
+            for key, value in sample.items():
+                self.samples.setdefault(label, {}).setdefault(key, []).append(value)
+
+    def rows(self, shapes: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
+        out: list[tuple[str, ...]] = []
+        for label, shape in shapes.items():
+            got = self.samples[label]
+            e2e = got["e2e"]
+            p50 = statistics.median(e2e) * 1000
+
+            def med(key: str, got: dict[str, list[float]] = got) -> str:
+                return f"{statistics.median(got[key]):.1f}" if key in got else ""
+
+            verdict = f"; {'MET' if p50 < shape['target_ms'] else 'MISSED'}" if self.app else "; no queue, no worker"
+            out.append((f"{self.name}: {label}", f"{p50:.1f}", f"{pct(e2e, 99) * 1000:.1f}", med("queued"), med("run"),
+                        med("task"), shape["target"] if self.app else "", f"{shape['seed']}; n={len(e2e)}{verdict}"))
+        return out
+
+    def burst(self, shape: dict[str, Any], count: int, concurrency: int) -> list[tuple[str, ...]]:
+        """``count`` jobs submitted at once: jobs per minute per worker process, and CPU per job."""
+        assert self.app is not None and self.worker is not None
+        cpu0 = self.worker.cpu_seconds()
+        t0 = time.perf_counter()
+        handles = self.app.submit_many([{"task": shape["task"], "args": shape["args"]} for _ in range(count)])
+        for h in handles:
+            wait(h)
+        elapsed = time.perf_counter() - t0
+        cpu_ms = (self.worker.cpu_seconds() - cpu0) / count * 1000
+        rate = count / elapsed * 60 / concurrency
+        return [
+            (f"{self.name}: small backtests per minute per worker process", f"{rate:.0f}", "", "", "", "", ">= 600",
+             f"seed 001: 10-50; {count} queued at once, -c {concurrency}; {'MET' if rate >= 600 else 'MISSED'}"),
+            (f"{self.name}: CPU ms per small backtest, whole worker tree", f"{cpu_ms:.1f}", "", "", "", "", "",
+             f"worker + pool process + sandbox runner and its runs: {60_000 / cpu_ms:.0f}/min if one core did only this"),
+        ]
+
+    def close(self) -> None:
+        if self.app is not None:
+            self.app.close()
+        if self.worker is not None:
+            self.worker.stop()
+
+
+def measure(targets: list[Target], shapes: dict[str, dict[str, Any]], burst: int, concurrency: int) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
-    worker = Worker(url, data, a.concurrency, tmp / f"worker-{name}.log")
-    try:
-        with App(url) as app:
-            t = time.perf_counter()
-            for shape in shapes.values():  # warm: pool child, sandbox runner, bars cache, numba kernel
-                wait(app.submit(shape["task"], shape["args"]), timeout=180)
-            rows.append((f"{name}: worker start + first job of each shape", f"{(time.perf_counter() - t) * 1000:.0f}",
-                         "", "", "", "", "", "cold, once per worker"))
-            for label, shape in shapes.items():
-                e2e, inside, queued, ran = [], [], [], []
-                for _ in range(shape["reps"]):
-                    t0 = time.perf_counter()
-                    job = wait(app.submit(shape["task"], shape["args"]))
-                    e2e.append(time.perf_counter() - t0)
-                    inside.append(float(job.result["execution_time_ms"]))
-                    assert job.created_at and job.started_at and job.finished_at
-                    queued.append((job.started_at - job.created_at).total_seconds() * 1000)
-                    ran.append((job.finished_at - job.started_at).total_seconds() * 1000)
-                    time.sleep(0.05)  # one job at a time, as a user would submit them
-                p50 = statistics.median(e2e) * 1000
-                rows.append((f"{name}: {label}", f"{p50:.1f}", f"{pct(e2e, 99) * 1000:.1f}",
-                             f"{statistics.median(queued):.1f}", f"{statistics.median(ran):.1f}",
-                             f"{statistics.median(inside):.1f}", shape["target"],
-                             f"{shape['seed']}; n={len(e2e)}; {'MET' if p50 < shape['target_ms'] else 'MISSED'}"))
-            small = shapes["small backtest, signal, 10 sym x 1 y"]
-            count = a.burst
-            cpu0 = worker.cpu_seconds()
-            t0 = time.perf_counter()
-            handles = app.submit_many([{"task": small["task"], "args": small["args"]} for _ in range(count)])
-            for h in handles:
-                wait(h)
-            elapsed = time.perf_counter() - t0
-            cpu_ms = (worker.cpu_seconds() - cpu0) / count * 1000
-            rate = count / elapsed * 60 / a.concurrency
-            rows.append((f"{name}: small backtests per minute per worker process", f"{rate:.0f}", "", "", "", "",
-                         ">= 600", f"seed 001: 10-50; {count} queued at once, -c {a.concurrency}; "
-                         f"{'MET' if rate >= 600 else 'MISSED'}"))
-            rows.append((f"{name}: CPU ms per small backtest, whole worker tree", f"{cpu_ms:.1f}", "", "", "", "", "",
-                         f"supervisor + pool process + sandbox runner and its run children; "
-                         f"{60_000 / cpu_ms:.0f}/min if one core did nothing else"))
-    finally:
-        worker.stop()
-    return rows
-
-
-def in_process(shapes: dict[str, dict[str, Any]], data: str, reps: int) -> list[tuple[str, ...]]:
-    """The same tasks called in this process (no queue, no worker): what the worker path adds."""
-    from quantq.context import TaskContext
-    from quantq.tasks import default_registry
-
-    os.environ["QUANTQ_DATA"] = data
-    reg = default_registry()
-    ctx = TaskContext(job_id="bench", task="bench", queue="default", attempt=1, worker_id="bench")
-    rows: list[tuple[str, ...]] = []
-    for shape in shapes.values():
-        reg.get(shape["task"]).run(shape["args"], ctx)  # warm
+    for target in targets:  # warm: pool child, sandbox runner, bars cache, numba kernel
+        t = time.perf_counter()
+        for shape in shapes.values():
+            target.run(shape, None, timeout=180)
+        what = "worker start + first job of each shape" if target.app else "first call of each shape"
+        rows.append((f"{target.name}: {what}", f"{(time.perf_counter() - t) * 1000:.0f}", "", "", "", "", "", "cold, once"))
+    # one job at a time, the targets interleaved job by job: every row sees the same machine load
     for label, shape in shapes.items():
-        times = []
-        for _ in range(max(5, shape["reps"] // 2)):
-            t0 = time.perf_counter()
-            reg.get(shape["task"]).run(shape["args"], ctx)
-            times.append(time.perf_counter() - t0)
-            time.sleep(0.05)
-        rows.append((f"in-process task call: {label}", f"{statistics.median(times) * 1000:.1f}",
-                     f"{pct(times, 99) * 1000:.1f}", "", "", "", "", "no queue, no worker"))
+        for _ in range(shape["reps"]):
+            for target in targets:
+                target.run(shape, label)
+                time.sleep(0.05)  # as a user would submit them: not back to back
+    for target in targets:
+        rows += target.rows(shapes)
+    small = shapes["small backtest, signal, 10 sym x 1 y"]
+    for target in targets:
+        if target.app is not None:
+            rows += target.burst(small, burst, concurrency)
     return rows
 
 
@@ -214,7 +241,6 @@ def main() -> None:
     if a.symbols < 100:
         ap.error("--symbols must be at least 100 (the large backtest uses 100)")
     reps = 10 if a.quick else 40
-    a.burst = 60 if a.quick else 200
 
     tmp = Path(tempfile.mkdtemp(prefix="quantq-strategy-e2e-"))
     try:
@@ -243,21 +269,27 @@ def main() -> None:
         }
         rows: list[tuple[str, ...]] = [(f"build synthetic store {a.symbols} x {a.bars}", f"{build_s * 1000:.0f}", "", "", "", "", "", "once")]
         backends = ["sqlite", "redis"] if a.backend == "both" else [a.backend]
-        for name in backends:
-            if name == "sqlite":
-                url = f"sqlite:///{tmp / 'jobs.db'}"
-            else:
+        targets: list[Target] = []
+        redis_used = False
+        try:
+            for name in backends:
+                if name == "sqlite":
+                    targets.append(Target("sqlite", f"sqlite:///{tmp / 'jobs.db'}", data, a.concurrency, tmp))
+                    continue
                 why = redis_ready(REDIS_URL)
                 if why:
                     rows.append(("redis", "-", "", "", "", "", "", f"skipped: {why}"))
                     continue
-                url = REDIS_URL
-            try:
-                rows += run_backend(name, url, data, shapes, a, tmp)
-            finally:
-                if name == "redis":
-                    flush_redis(url)
-        rows += in_process(shapes, data, reps)
+                redis_used = True
+                targets.append(Target("redis", REDIS_URL, data, a.concurrency, tmp))
+            os.environ["QUANTQ_DATA"] = data
+            targets.append(Target("in-process task call", None, data, a.concurrency, tmp))
+            rows += measure(targets, shapes, 60 if a.quick else 200, a.concurrency)
+        finally:
+            for target in targets:
+                target.close()
+            if redis_used:
+                flush_redis(REDIS_URL)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
