@@ -318,9 +318,12 @@ def latency(backend: Any, samples: int) -> tuple[float, float]:
 
     done: dict[str, float] = {}
     arrived = threading.Condition()
+    finished = threading.Event()
 
     def listen() -> None:
-        for event in backend.subscribe_events(timeout=5):
+        for event in backend.subscribe_events(timeout=1):
+            if finished.is_set():
+                return
             if event["event"] == "completed":
                 with arrived:
                     done[event["id"]] = time.perf_counter()
@@ -338,6 +341,8 @@ def latency(backend: Any, samples: int) -> tuple[float, float]:
             arrived.wait_for(lambda job_id=job.id: job_id in done, timeout=5)
         out.append((done.get(job.id, started + 5) - started) * 1000)
         time.sleep(0.005)
+    finished.set()
+    listener.join(3)  # before the caller closes the backend under it
     out.sort()
     return statistics.median(out), out[max(0, int(len(out) * 0.99) - 1)]
 
