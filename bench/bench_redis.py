@@ -321,7 +321,7 @@ def latency(backend: Any, samples: int) -> tuple[float, float]:
     finished = threading.Event()
 
     def listen() -> None:
-        for event in backend.subscribe_events(timeout=1):
+        for event in backend.subscribe_events(timeout=5):
             if finished.is_set():
                 return
             if event["event"] == "completed":
@@ -342,7 +342,8 @@ def latency(backend: Any, samples: int) -> tuple[float, float]:
         out.append((done.get(job.id, started + 5) - started) * 1000)
         time.sleep(0.005)
     finished.set()
-    listener.join(3)  # before the caller closes the backend under it
+    backend.enqueue([envelope.parse_submission({"task": "quantq.noop"})])  # an event that lets the listener see it
+    listener.join(6)  # before the caller closes the backend under it
     out.sort()
     return statistics.median(out), out[max(0, int(len(out) * 0.99) - 1)]
 
