@@ -104,6 +104,7 @@ class Worker:
         self._depth = 1  #: jobs lined up per slot: more than one only while jobs are short
         self._mean_run: float | None = None  #: moving average of job run times (seconds)
         self._task_run: dict[str, float] = {}  #: the same per task: what may share a line
+        self._ended = 0  #: jobs ended in this wake-up of the supervisor, their room not yet given back
         self._reporter: threading.Thread | None = None
 
     # ---- public ----------------------------------------------------------------------------
@@ -221,9 +222,9 @@ class Worker:
             pass  # its lease will run out and the job will run again
         self._release_slot()
 
-    def _release_slot(self) -> None:
+    def _release_slot(self, count: int = 1) -> None:
         with self._free_cond:
-            self._free += 1
+            self._free += count
             if self._free >= self._claim_threshold():  # (waking the claimer for less only costs the GIL)
                 self._free_cond.notify_all()
 
@@ -366,6 +367,7 @@ class Worker:
                 by_conn[id(slot.conn)] = slot
         ready = wait_connections(conns, timeout)
         outcomes: list[tuple[Slot, Outcome | None]] = []
+        self._ended = 0
         for conn in ready:
             if conn == self._wake_r:
                 try:
@@ -385,6 +387,9 @@ class Worker:
                     outcomes.append((slot, outcome))
                 if not slot.conn.poll(0):
                     break
+        if self._ended:  # room for the claimer: once per wake-up, not once per job
+            self._release_slot(self._ended)
+            self._ended = 0
         if outcomes:
             self._dispatch()  # start the next jobs before writing these outcomes
             self._report([o for _, o in outcomes if o is not None])
@@ -417,7 +422,7 @@ class Worker:
         slot.finish_head()
         if slot.claims:
             slot.begin(self._timeout_of(slot.claims[0]))
-        self._release_slot()
+        self._ended += 1
         self._note_run_time(claim.job.task, elapsed)
         if kind == "done":
             self.processed += 1
