@@ -14,6 +14,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -256,24 +257,11 @@ def _kill_group(pid: int) -> None:
             pass
 
 
-def _send(spare: _Spare, frame: bytes, deadline: float) -> bool:
-    """Write the request to the spare; False if it died or the deadline passed first."""
-    view = memoryview(frame)
-    os.set_blocking(spare.req_w, False)
-    try:
-        while view:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            _, ready, _ = select.select([], [spare.req_w], [], left)
-            if ready:
-                n = os.write(spare.req_w, view[: 1 << 20])
-                view = view[n:]
-    except (BrokenPipeError, OSError):
-        return False
-    finally:
-        os.close(spare.req_w)
-    return True
+def _hand_over(ctl: socket.socket, spare: _Spare) -> None:
+    """Give the worker the write end of the spare's request pipe and drop this process's copy:
+    the request (source and data) goes from the worker straight to the run, never through here."""
+    socket.send_fds(ctl, [wire.READY], [spare.req_w])
+    os.close(spare.req_w)
 
 
 def _collect(spare: _Spare, deadline: float) -> tuple[bytes, bool, bool]:
@@ -329,18 +317,15 @@ def _classify(status: int, limits: dict[str, Any], cpu: float = 0.0) -> dict[str
     return _error("strategy_error", f"the strategy process exited (code {code}) without a result")
 
 
-def run_request(spare: _Spare, req: dict[str, Any], frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray], bool]:
-    """Hand one request to the spare child and supervise it; (header, arrays, still_to_reap)."""
+def run_request(spare: _Spare, req: dict[str, Any], ctl: socket.socket) -> tuple[dict[str, Any], dict[str, np.ndarray], bool]:
+    """Let the worker send its request to the spare child and supervise the run;
+    (header, arrays, still_to_reap). ``req`` is the control message: op, limits and layers."""
     limits = req["limits"]
     started = time.monotonic()
     deadline = started + float(limits["wall_seconds"])
     header: dict[str, Any]
     arrays: dict[str, np.ndarray] = {}
-    if not _send(spare, frame, deadline):
-        os.close(spare.res_r)
-        status, killed, cpu = _reap(spare.pid, deadline)
-        header = _error("timeout", "the strategy did not accept its input in time") if killed else _classify(status, limits, cpu)
-        return _usage(header, started), arrays, False
+    _hand_over(ctl, spare)
     data, timed_out, overflow = _collect(spare, deadline)
     if timed_out or overflow:
         _kill_group(spare.pid)
@@ -376,13 +361,15 @@ SPARES = 2
 
 
 def serve(stdin: IO[bytes], out_fd: int) -> None:
+    """Answer the worker's messages on ``stdin``/``out_fd`` (both ends of one UNIX socket)."""
     import gc
 
+    ctl = socket.socket(fileno=out_fd)  # replies, and the spares' request pipes handed to the worker
     gc.freeze()  # keep the imported heap out of the collector: fewer copy-on-write pages per child
     spares = [_Spare() for _ in range(SPARES)]
     while True:
         try:
-            used = _serve_one(stdin, out_fd, spares)
+            used = _serve_one(stdin, ctl, spares)
         except EOFError:
             for spare in spares:
                 spare.discard()
@@ -397,14 +384,14 @@ def serve(stdin: IO[bytes], out_fd: int) -> None:
                 os.waitpid(used.pid, 0)
 
 
-def _serve_one(stdin: IO[bytes], out_fd: int, spares: list[_Spare]) -> _Spare | None:
+def _serve_one(stdin: IO[bytes], ctl: socket.socket, spares: list[_Spare]) -> _Spare | None:
     """Read one request and answer it with the first of ``spares`` (taken out of the list);
     returns that spare, killed but not yet reaped if ``pid`` is set (None if none was used)."""
     try:
         frame = wire.read_frame(stdin)
         req, _ = wire.decode(memoryview(frame)[8:], arrays=False)
     except wire.WireError as exc:
-        wire.write_all(out_fd, wire.encode(_error("protocol", str(exc))))
+        wire.write_all(ctl.fileno(), wire.encode(_error("protocol", str(exc))))
         return None
     op = req.get("op")
     pending = False
@@ -419,10 +406,10 @@ def _serve_one(stdin: IO[bytes], out_fd: int, spares: list[_Spare]) -> _Spare | 
                 s.discard()
             spares.clear()
         spare = spares.pop(0) if spares else _Spare(want)
-        header, out, pending = run_request(spare, req, frame)
+        header, out, pending = run_request(spare, req, ctl)
     else:
         header, out = _error("protocol", f"unknown op {op!r}"), {}
-    wire.write_all(out_fd, wire.encode(header, out))
+    wire.write_all(ctl.fileno(), wire.encode(header, out))
     if spare is None:
         return None
     if pending:  # the child wrote its result and is exiting: make sure; serve() reaps it

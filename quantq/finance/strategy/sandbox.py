@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -91,32 +92,74 @@ class Sandbox:
     def __init__(self, python: str = sys.executable) -> None:
         self._python = python
         self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._reader: Any = None
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
-                [self._python, "-I", "-c", _BOOT, _ROOT],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=CLEAN_ENV,
-                cwd="/",
-                close_fds=True,
-                start_new_session=True,
-            )
-            assert self._proc.stdin is not None and self._proc.stdout is not None
-            wire.widen_pipe(self._proc.stdin.fileno())
-            wire.widen_pipe(self._proc.stdout.fileno())
+            self._drop_socket()
+            mine, theirs = socket.socketpair()  # one UNIX socket: messages, and request pipes passed over it
+            try:
+                self._proc = subprocess.Popen(
+                    [self._python, "-I", "-c", _BOOT, _ROOT],
+                    stdin=theirs.fileno(),
+                    stdout=theirs.fileno(),
+                    stderr=subprocess.DEVNULL,
+                    env=CLEAN_ENV,
+                    cwd="/",
+                    close_fds=True,
+                    start_new_session=True,
+                )
+            finally:
+                theirs.close()
+            self._sock = mine
+            self._reader = mine.makefile("rb", buffering=0)
         return self._proc
+
+    def _drop_socket(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _request_pipe(self) -> int:
+        """The spare run's request pipe, which the runner sends with ``wire.READY``."""
+        assert self._sock is not None
+        msg, fds, _, _ = socket.recv_fds(self._sock, len(wire.READY), 1, socket.MSG_CMSG_CLOEXEC)
+        while msg and len(msg) < len(wire.READY) and wire.READY.startswith(msg):
+            more = self._sock.recv(len(wire.READY) - len(msg))
+            if not more:
+                break
+            msg += more
+        if msg != wire.READY or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise wire.WireError(f"the runner did not hand over a request pipe (got {msg[:16]!r})")
+        return fds[0]
 
     def _call(self, header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         with self._lock:
-            proc = self._start()
-            assert proc.stdin is not None and proc.stdout is not None
+            self._start()
+            assert self._sock is not None
             try:
-                wire.write_message(proc.stdin, header, arrays)
-                return wire.read_message(proc.stdout)
+                if header.get("op") in ("run", "probe"):
+                    # the runner gets only what it supervises with; the request goes to the run directly
+                    control = {k: header[k] for k in ("op", "limits", "layers")}
+                    self._sock.sendall(wire.encode(control))
+                    fd = self._request_pipe()
+                    try:
+                        for part in wire.encode_parts(header, arrays):
+                            wire.write_all(fd, part)
+                    except BrokenPipeError:
+                        pass  # the run ended (killed, crashed) before it read it all: the reply says how
+                    finally:
+                        os.close(fd)
+                else:
+                    self._sock.sendall(wire.encode(header, arrays))
+                return wire.read_message(self._reader)
             except (OSError, EOFError, wire.WireError) as exc:
                 self._kill()
                 raise SandboxError("unavailable", f"the sandbox runner failed: {exc}") from None
@@ -126,18 +169,20 @@ class Sandbox:
             self._proc.kill()
             self._proc.wait()
             self._proc = None
+        self._drop_socket()
 
     def close(self) -> None:
         with self._lock:
             if self._proc is not None:
-                assert self._proc.stdin is not None
-                self._proc.stdin.close()
+                if self._sock is not None:
+                    self._sock.shutdown(socket.SHUT_WR)  # EOF: the runner discards its spares and exits
                 try:
                     self._proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     self._proc.kill()
                     self._proc.wait()
                 self._proc = None
+            self._drop_socket()
 
     def __enter__(self) -> Sandbox:
         return self

@@ -16,6 +16,9 @@ import numpy as np
 # Only plain numeric dtypes cross the boundary (object arrays would need pickle).
 DTYPES = frozenset({"float64", "int64", "int32", "int8", "bool"})
 MAX_MESSAGE_BYTES = 2 * 1024**3
+# The runner's answer to a run or probe: these bytes, with the spare's request pipe attached
+# (SCM_RIGHTS); the worker then writes the request frame to that pipe itself.
+READY = b"QQREADY\n"
 
 
 class WireError(ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,3 +264,37 @@ def test_a_run_sees_nothing_of_the_previous_run(sandbox, panel):
     assert first.rows[0]["message"] == "PREVIOUS-RUN-SECRET"
     snoop = sandbox.run(_SNOOP, "f", "backtest", panel, dataclasses.replace(FAST, python_guards=False))
     assert snoop.rows[0]["seen"] == []
+
+
+def _memory_holds(pid: int, needle: bytes) -> bool:
+    """Whether any readable mapping of process ``pid`` contains ``needle`` (live or freed memory)."""
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+    try:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            span, perms = line.split()[:2]
+            if "r" not in perms or line.endswith(("[vvar]", "[vsyscall]", "[vvar_vclock]")):
+                continue
+            lo, hi = (int(x, 16) for x in span.split("-"))
+            try:
+                if needle in os.pread(fd, hi - lo, lo):
+                    return True
+            except OSError:
+                continue
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_the_runner_never_holds_a_request():
+    """The worker writes each request straight into the run's pipe (handed over by the runner),
+    so the runner — the process every later run is forked from — never has a strategy's source
+    or data in its memory, not even freed."""
+    marker = "QQ-SOURCE-" + os.urandom(6).hex()
+    with Sandbox() as sb:
+        runner_pid = sb.ping()["pid"]
+        src = f"def f(df):\n    note = '{marker}'\n    return []\n"
+        for _ in range(3):
+            assert sb.run(src, "f", "backtest", small_panel(), FAST).rows == []
+        sb.ping()
+        assert _memory_holds(os.getpid(), marker.encode())  # the check can see it where it is
+        assert not _memory_holds(runner_pid, marker.encode())
