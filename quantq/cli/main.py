@@ -382,18 +382,18 @@ def queues(json_out: bool = JsonOpt) -> None:
 
 @app.command()
 @handle_errors
-def pause(queue: str) -> None:
+def pause(queue: str, json_out: bool = JsonOpt) -> None:
     """Stop handing out a queue's jobs (it still accepts new ones)."""
     open_backend().set_paused(envelope.check_queue(queue), True)
-    output.console.print(f"paused {queue}")
+    output.print_json({"queue": queue, "paused": True}) if json_out else output.console.print(f"paused {queue}")
 
 
 @app.command()
 @handle_errors
-def resume(queue: str) -> None:
+def resume(queue: str, json_out: bool = JsonOpt) -> None:
     """Hand out a paused queue's jobs again."""
     open_backend().set_paused(envelope.check_queue(queue), False)
-    output.console.print(f"resumed {queue}")
+    output.print_json({"queue": queue, "paused": False}) if json_out else output.console.print(f"resumed {queue}")
 
 
 @app.command()

@@ -132,3 +132,12 @@ def test_migrate_applies_the_postgres_schema_once(monkeypatch: pytest.MonkeyPatc
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_pause_and_resume_speak_json_and_refuse_bad_queue_names(url: str) -> None:
+    assert json.loads(invoke("pause", "research", "--json")[1]) == {"queue": "research", "paused": True}
+    stats = json.loads(invoke("queues", "--json")[1])
+    assert [q for q in stats if q["name"] == "research"][0]["paused"] is True
+    assert json.loads(invoke("resume", "research", "--json")[1]) == {"queue": "research", "paused": False}
+    code, out = invoke("pause", "bad queue!", "--json")
+    assert code == 2 and "queue" in out
