@@ -378,3 +378,50 @@ def test_a_batch_of_completions_keeps_each_result_and_refuses_stale_claims(sql_b
         job = sql_backend.get(f"b{i}")
         assert job.status is S.COMPLETED and job.result == {"n": i, "text": "ÅÄÖ ' \" \\\\"}
     assert sql_backend.get("b2").status is S.CANCELLED and sql_backend.get("b4").status is S.RUNNING
+
+
+def test_batched_completions_return_the_records_as_stored_and_acknowledge_says_which_were_taken(sql_backend: Any) -> None:
+    """PostgreSQL's batched completion returns only the changed columns and lays them over
+    the claimed job: what report() returns must still be exactly what get() reads back,
+    including a status message the run's progress left."""
+    sql_backend.enqueue([make(id=f"r{i}", args={"i": i}, meta={"who": "test"}) for i in range(4)])
+    claims = sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=4)
+    sql_backend.progress(claims[1], 40.0, "half way")
+    done = sql_backend.report([Outcome(claim=c, result={"v": [1.5, None, "x"]}) for c in claims])
+    assert all(d is not None for d in done)
+    for d in done:
+        assert d == sql_backend.get(d.id)
+    assert done[1].status_message == "half way" and done[1].progress == 100
+    # acknowledge: the same writes, only which outcomes were taken
+    sql_backend.enqueue([make(id=f"a{i}") for i in range(3)])
+    taken = sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=3)
+    sql_backend.cancel(taken[0].job_id)
+    assert sql_backend.acknowledge([Outcome(claim=c, result=i) for i, c in enumerate(taken)]) == [False, True, True]
+    assert [sql_backend.get(c.job_id).status for c in taken] == [S.CANCELLED, S.COMPLETED, S.COMPLETED]
+    assert sql_backend.get(taken[2].job_id).result == 2
+
+
+def test_async_worker_commits_leave_producers_durable(tmp_path: Path) -> None:
+    """worker_commit=async: the workers' writes run on sessions with synchronous_commit off,
+    everything else (enqueues first) on durable ones; a claim is one autocommit statement."""
+    server = open_server("postgres", tmp_path)
+    url = next(server)
+    backend = backends.from_url(url + "&worker_commit=async")
+    try:
+        setting = "SELECT current_setting('synchronous_commit') AS s"
+        assert backend._tx(lambda cur: cur.execute(setting).fetchone(), worker=True, single=True)["s"] == "off"
+        assert backend._tx(lambda cur: cur.execute(setting).fetchone())["s"] == "on"
+        assert backend._tx(lambda cur: cur.execute(setting).fetchone(), write=False)["s"] == "on"
+        # a claim runs outside any explicit transaction block: its statement is its own transaction
+        backend.enqueue([make(id="solo")])
+        in_block = backend._tx(lambda cur: cur.execute("SELECT now() = statement_timestamp() AS own").fetchone(), worker=True, single=True)
+        assert in_block["own"] is True
+        [claim] = backend.claim(["default"], worker_id="w", hostname="h", lease=30)
+        assert backend.complete(claim, "ok").status is S.COMPLETED
+    finally:
+        backend.close()
+    try:
+        with pytest.raises(errors.ConfigError, match="worker_commit"):
+            backends.from_url(url + "&worker_commit=sometimes")
+    finally:
+        next(server, None)  # drops the schema
