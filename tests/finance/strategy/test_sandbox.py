@@ -268,7 +268,12 @@ def test_a_run_sees_nothing_of_the_previous_run(sandbox, panel):
 
 def _memory_holds(pid: int, needle: bytes) -> bool:
     """Whether any readable mapping of process ``pid`` contains ``needle`` (live or freed memory)."""
-    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+    try:
+        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+    except PermissionError:  # ptrace_scope forbids it here; CI runs as root and must check
+        if os.environ.get("CI", "").lower() == "true":
+            raise
+        pytest.skip("this host does not let a test read another process's memory")
     try:
         for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
             span, perms = line.split()[:2]
