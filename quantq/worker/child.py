@@ -49,11 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     serve_connection(conn, registry, run_warmups())
 
 
-def run_warmups() -> list[str]:
+def run_warmups() -> list[dict[str, str]]:
     """Plugins' start-up work (``quantq.warmup`` entry points), so no job pays a cold start:
     the finance layer compiles its fill kernel and starts its sandbox runner here.  Returns
-    the lines for the worker's log: what a warm-up returned as text (e.g. the sandbox's
-    self-check), and why one failed.  The supervisor logs them in the worker's own format."""
+    the notes for the worker's log, ``{"level", "message"}``: what a warm-up returned (a line,
+    or a ``(level, line)`` pair, e.g. the sandbox's self-check) and why one failed.  The
+    supervisor logs them in the worker's own format (text or JSON)."""
     if os.environ.get("QUANTQ_WARMUP", "1") == "0":
         return []
     notes = []
@@ -61,14 +62,16 @@ def run_warmups() -> list[str]:
         try:
             said = ep.load()()
         except Exception as exc:  # a plugin that cannot warm up still serves; its jobs say why
-            notes.append(f"warm-up {ep.name!r} failed: {type(exc).__name__}: {exc}")
+            notes.append({"level": "error", "message": f"warm-up {ep.name!r} failed: {type(exc).__name__}: {exc}"})
             continue
         if isinstance(said, str) and said:
-            notes.append(said)
+            notes.append({"level": "info", "message": said})
+        elif isinstance(said, tuple) and len(said) == 2 and all(isinstance(x, str) for x in said):
+            notes.append({"level": said[0], "message": said[1]})
     return notes
 
 
-def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[str] | None = None) -> None:
+def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dict[str, str]] | None = None) -> None:
     def recv() -> Any:
         return json.loads(conn.recv_bytes())
 

@@ -66,7 +66,7 @@ def run(registry: tasks.Registry, payload: Any, reporter: context.Reporter) -> d
 
 
 def serve(recv: Callable[[], Any], waiting: Callable[[], bool], send: Callable[[dict[str, Any]], None],
-          registry: tasks.Registry, notes: list[str] | None = None) -> None:
+          registry: tasks.Registry, notes: list[dict[str, str]] | None = None) -> None:
     """The loop a pool child (or thread) runs until ``stop`` or EOF.
 
     ``recv`` blocks for the next message (``EOFError`` at the end) and ``waiting`` says

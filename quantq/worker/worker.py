@@ -83,7 +83,7 @@ class Worker:
             from quantq.worker.child import run_warmups
 
             for note in run_warmups():  # thread slots run tasks in this process
-                event(log, "worker.warmup", note=note)
+                self._log_note("worker.warmup", note)
         self.hostname = socket.gethostname()
         self.id = options.name or f"{self.hostname}-{os.getpid()}-{os.urandom(2).hex()}"
         self.slots: list[Slot] = []
@@ -400,7 +400,7 @@ class Worker:
         if kind == "ready":
             slot.ready = True
             for note in message.get("notes") or ():
-                event(log, "child.warmup", slot=slot.index, pid=slot.pid(), note=str(note))
+                self._log_note("child.warmup", note, slot=slot.index, pid=slot.pid())
             return None
         if claim is None:
             return None
@@ -435,6 +435,13 @@ class Worker:
         error = jobs.JobError(type=str(error_data.get("type", "Error")), message=str(error_data.get("message", "")),
                               traceback=error_data.get("traceback"))
         return self._failure(claim, error, retryable=bool(message.get("retryable", True)), elapsed_ms=elapsed_ms)
+
+    @staticmethod
+    def _log_note(name: str, note: Any, **fields: Any) -> None:
+        """A warm-up's note, at its level, in the worker's log format."""
+        note = note if isinstance(note, dict) else {"message": str(note)}
+        level = logging.getLevelName(str(note.get("level", "info")).upper())
+        event(log, name, level=level if isinstance(level, int) else logging.INFO, note=str(note.get("message", "")), **fields)
 
     def _failure(self, claim: jobs.Claim, error: jobs.JobError, *, retryable: bool, elapsed_ms: float) -> Outcome:
         job = claim.job

@@ -12,7 +12,6 @@ import datetime as dt
 import math
 import os
 import socket
-import sys
 import time
 from typing import Any
 
@@ -34,17 +33,18 @@ class StrategyFailed(Exception):
     """A strategy was rejected or failed in the sandbox; the message is for the user."""
 
 
-def warm() -> dict[str, Any]:
+def warm() -> tuple[str, str]:
     """Call once when a worker (pool child) process starts: loads the numba fill kernel from its
     cache and starts this process's sandbox runner, so no job pays either cold start.
-    Returns the sandbox self-check (which layers are active, with evidence)."""
+    Returns the sandbox self-check as a line for the worker's log (a warning when a layer is
+    missing); the worker logs it in its own format."""
     from quantq.finance.backtest import kernel
 
     kernel.warm()
     config = sandbox_config()
     report = default_sandbox().self_check(config)
-    print(describe_self_check(report, config.strict), file=sys.stderr, flush=True)
-    return report
+    missing = any(not report[name] for name in REQUIRED_LAYERS)
+    return ("warning" if missing else "info"), describe_self_check(report, config.strict)
 
 
 def describe_self_check(report: dict[str, Any], strict: bool) -> str:
