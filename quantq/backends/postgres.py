@@ -119,12 +119,19 @@ class PostgresBackend(_sql.SQLBackend):
         delay = 0.05
         checked = False
         while True:
+            conn: psycopg.Connection[Any] | None = None
             try:
-                with pool.connection() as conn:
-                    if not write or single:  # autocommit: one statement is its own transaction
-                        return fn(conn.cursor())
-                    with conn.transaction():
-                        return fn(conn.cursor())
+                try:
+                    with pool.connection() as conn:
+                        if not write or single:  # autocommit: one statement is its own transaction
+                            return fn(conn.cursor())
+                        with conn.transaction():
+                            return fn(conn.cursor())
+                except psycopg.Error as exc:
+                    if isinstance(exc, psycopg.OperationalError) or conn is None or not (conn.broken or conn.closed):
+                        raise
+                    # any other error class on a connection that is now gone is the connection's
+                    raise psycopg.OperationalError(f"connection lost: {exc}") from exc
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
                 # Connection lost, server restarting, deadlock or serialization failure: try again.
                 if not checked and _connection_lost(exc):
