@@ -742,6 +742,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["quantq", "peers", "big"], default=None)
     parser.add_argument("--big-rows", type=int, default=1_000_000, help="finished jobs for the big-table run")
     parser.add_argument("--databases", default="PostgreSQL,MariaDB,SQLite", help="quantq rows to run (prefix match)")
+    parser.add_argument("--peers", default="pgqueuer,procrastinate,loop,huey",
+                        help="peers to run (procrastinate's drains take ~15 minutes here)")
     parser.add_argument("--peer-worker", nargs=3, metavar=("KIND", "SCHEMA", "ARG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer_worker:
@@ -764,6 +766,9 @@ def main() -> None:
                                   ("procrastinate", lambda: procrastinate_row(args.jobs, args.latency_samples, scratch)),
                                   ("SKIP LOCKED loop", lambda: loop_row(args.jobs, scratch)),
                                   ("huey", lambda: huey_row(args.jobs, args.latency_samples, tmp))):
+                    key = "loop" if name == "SKIP LOCKED loop" else name
+                    if key not in args.peers.split(","):
+                        continue
                     print(f"{name} ...", flush=True)
                     try:
                         results.append(run())
