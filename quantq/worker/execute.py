@@ -57,12 +57,14 @@ def run(registry: tasks.Registry, payload: Any, reporter: context.Reporter) -> d
             reporter=reporter,
         )
         result = context.run_with(ctx, lambda: task.run(payload["args"], ctx))
-        json.dumps(result, allow_nan=False)  # fail here, in the task's attempt, not in the store
+        # fail here, in the task's attempt, not in the store; the text is kept so the result
+        # is encoded once on its way to the supervisor (a large backtest's result is megabytes)
+        encoded = json.dumps(result, allow_nan=False, separators=(",", ":"))
     except PERMANENT as exc:
         return error_message(exc, with_traceback=False)
     except Exception as exc:
         return error_message(exc)
-    return {"kind": "done", "result": result}
+    return {"kind": "done", "result": result, "result_json": encoded}
 
 
 def serve(recv: Callable[[], Any], waiting: Callable[[], bool], send: Callable[[dict[str, Any]], None],
