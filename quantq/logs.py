@@ -75,3 +75,16 @@ def configure(level: str = "INFO", fmt: str = "text", log_file: str | None = Non
         root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False
+    # the drivers' own warnings (a pool discarding a connection the server closed, ...) in the
+    # same format and place, not as bare lines that break a JSON log
+    for name in DRIVER_LOGGERS:
+        driver = logging.getLogger(name)
+        for handler in list(driver.handlers):
+            driver.removeHandler(handler)
+        for handler in handlers:
+            driver.addHandler(handler)
+        driver.setLevel(max(logging.WARNING, root.level))
+        driver.propagate = False
+
+
+DRIVER_LOGGERS = ("psycopg", "redis", "pymysql", "aiomysql")
