@@ -98,3 +98,44 @@ def test_worker_waits_for_an_unreachable_backend_at_start() -> None:
     runner.join(20)
     assert not runner.is_alive() and backend.refusals == 2
     assert backend.get(job.id).status is jobs.JobStatus.COMPLETED
+
+
+class WhoWrites(FlakyReports):
+    """Records which thread delivered each outcome."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(failures)
+        self.writers: list[str] = []
+
+    def report(self, outcomes: Sequence[Outcome]) -> list[jobs.Job | None]:
+        self.writers.append(threading.current_thread().name)
+        return super().report(outcomes)
+
+
+def _run_one_by_one(backend: WhoWrites, count: int) -> None:
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
+    runner = threading.Thread(target=worker.run, name="supervisor")
+    runner.start()
+    try:
+        for i in range(count):
+            [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": i}})])
+            for _ in range(100):
+                if backend.get(job.id).status is jobs.JobStatus.COMPLETED:
+                    break
+                threading.Event().wait(0.05)
+            assert backend.get(job.id).status is jobs.JobStatus.COMPLETED
+    finally:
+        worker.stop()
+        runner.join(10)
+
+
+def test_an_idle_worker_writes_outcomes_itself_and_leaves_an_outage_to_the_reporter() -> None:
+    quiet = WhoWrites(failures=0)
+    _run_one_by_one(quiet, 3)
+    assert quiet.writers == ["supervisor"] * 3  # one thread wake-up less per job when idle
+    flaky = WhoWrites(failures=1)
+    _run_one_by_one(flaky, 3)
+    # the first write fails in the supervisor; from then on the reporter delivers (and retries)
+    # until a write gets through, after which the idle supervisor writes again
+    assert flaky.writers[0] == "supervisor" and flaky.writers[1] == "quantq-reporter"
+    assert flaky.writers[-1] == "supervisor" and flaky.refused == 1
