@@ -210,11 +210,20 @@ class Worker:
                 self._depth = depth
                 self._free_cond.notify_all()
 
-    def _replace_slot(self, slot: Slot) -> None:
+    def _retire(self, slot: Slot) -> jobs.Claim | None:
+        """Kill a slot and start a fresh one in its place.  The jobs lined up behind its
+        running one never started: they go first in line for the next slot.  Returns the
+        running job's claim (its room given back), for the caller to report."""
+        claims = slot.clear()
         slot.kill()
         fresh = self._new_slot(slot.index)
         fresh.start()
         self.slots[slot.index] = fresh
+        self._inbox.extendleft(reversed(claims[1:]))
+        if not claims:
+            return None
+        self._release_slot()
+        return claims[0]
 
     def _hand_back(self, claim: jobs.Claim) -> None:
         try:
@@ -508,19 +517,11 @@ class Worker:
                       reason="claim no longer held (cancelled, or lease lost)")
         return []
 
-    def _requeue(self, claims: list[jobs.Claim]) -> None:
-        """Jobs lined up in a slot that is gone, never started: first in line for the next slot."""
-        self._inbox.extendleft(reversed(claims))
-
     def _child_died(self, slot: Slot) -> None:
-        claim = slot.claim
         code = slot.exit_code()
-        lined_up = slot.clear()[1:]
-        self._replace_slot(slot)
-        self._requeue(lined_up)
+        claim = self._retire(slot)
         if claim is None:
             return
-        self._release_slot()
         error = jobs.JobError(type="ChildDied", message=f"the process running the job died (exit code {code})")
         self._report([self._failure(claim, error, retryable=True, elapsed_ms=0.0)])
 
@@ -550,14 +551,10 @@ class Worker:
             cancel_sent_at = slot.cancel_sent_at
             if cancel_sent_at is not None and now - cancel_sent_at >= CANCEL_GRACE:
                 event(log, "job.killed", job=claim.job_id, reason="cancelled")
-                self._requeue(slot.clear()[1:])
-                self._replace_slot(slot)
-                self._release_slot()
+                self._retire(slot)
             elif slot.deadline is not None and now >= slot.deadline and cancel_sent_at is None:
                 timeout = slot.deadline - slot.started
-                self._requeue(slot.clear()[1:])
-                self._replace_slot(slot)
-                self._release_slot()
+                self._retire(slot)
                 error = jobs.JobError(type="JobTimeout", message=f"the job ran past its timeout of {timeout:g}s and was killed")
                 self._report([self._failure(claim, error, retryable=True, elapsed_ms=round(timeout * 1000, 2))])
 
