@@ -3,7 +3,6 @@ killed and signalled as an operator (or the kernel) would."""
 
 from __future__ import annotations
 
-import collections
 import json
 import signal
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from quantq import envelope, jobs
 from tests.acceptance import helpers as h
+from tests.fixtures.tasks import executions
 
 pytestmark = pytest.mark.acceptance
 S = jobs.JobStatus
@@ -25,12 +25,6 @@ def submit(url: str, *submissions: dict) -> list[str]:
         return [j.id for j in backend.enqueue([envelope.parse_submission(s) for s in submissions])]
     finally:
         backend.close()
-
-
-def executions(log: Path) -> collections.Counter[str]:
-    if not log.exists():
-        return collections.Counter()
-    return collections.Counter(line.split()[0] for line in log.read_text().splitlines() if line)
 
 
 def test_sigkill_worker_and_children_loses_no_job(shared_url: str, tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ reason (under ``CI=true`` they fail, as tests/services.py rules for services).
 
 from __future__ import annotations
 
-import collections
 import glob
 import os
 import pwd
@@ -31,6 +30,7 @@ import pytest
 
 from quantq import envelope, jobs
 from tests.acceptance import helpers as h
+from tests.fixtures.tasks import executions
 from tests.services import in_ci
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
@@ -193,12 +193,6 @@ def own_server(request: pytest.FixtureRequest) -> Iterator[OwnPostgres | OwnMari
 
 
 # ---- the test --------------------------------------------------------------------------------
-
-
-def executions(log: Path) -> collections.Counter[str]:
-    if not log.exists():
-        return collections.Counter()
-    return collections.Counter(line.split()[0] for line in log.read_text().splitlines() if line)
 
 
 def test_workers_ride_out_server_restarts_and_lose_no_job(own_server: OwnPostgres | OwnMariaDB, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from quantq import envelope, errors, jobs, settings, tasks
 from quantq.backends.memory import MemoryBackend
 from quantq.worker import Worker, WorkerOptions
+from tests.fixtures.tasks import executions
 
 S = jobs.JobStatus
 FIXTURES = ("tests.fixtures.tasks",)
@@ -28,10 +29,6 @@ def no_warmups(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def record(log: Path, seconds: float = 0.0, **extra: Any) -> jobs.Job:
     return envelope.parse_submission({"task": "fixtures.record", "args": {"log": str(log), "seconds": seconds}, **extra})
-
-
-def runs(log: Path) -> Counter[str]:
-    return Counter(line.split()[0] for line in log.read_text().splitlines()) if log.exists() else Counter()
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
@@ -76,7 +73,7 @@ def test_short_jobs_are_lined_up_and_each_runs_exactly_once(tmp_path: Path, mode
         wait_for(lambda: finished(backend, [j.id for j in queued]), what="400 jobs")
         depth = worker._depth
     assert depth > 1, "short jobs should have been lined up"
-    assert runs(log) == Counter({j.id: 1 for j in queued})
+    assert executions(log) == Counter({j.id: 1 for j in queued})
     assert all(backend.get(j.id).status is S.COMPLETED for j in queued)
 
 
@@ -87,7 +84,7 @@ def test_batch_1_hands_over_one_job_at_a_time(tmp_path: Path) -> None:
     with Running(backend, batch=1) as worker:
         wait_for(lambda: finished(backend, [j.id for j in queued]), what="100 jobs")
         assert worker._depth == 1
-    assert runs(log) == Counter({j.id: 1 for j in queued})
+    assert executions(log) == Counter({j.id: 1 for j in queued})
 
 
 def test_a_lined_up_job_cancelled_before_it_starts_never_runs(tmp_path: Path) -> None:
@@ -95,12 +92,12 @@ def test_a_lined_up_job_cancelled_before_it_starts_never_runs(tmp_path: Path) ->
     backend = MemoryBackend()
     first, *rest = backend.enqueue([record(log, 1.5)] + [record(log) for _ in range(3)])
     with Running(backend, depth=8) as worker:
-        wait_for(lambda: first.id in runs(log), what="the first job to start")
+        wait_for(lambda: first.id in executions(log), what="the first job to start")
         line = [c.job_id for c in worker.slots[0].claims]
         assert line == [first.id] + [j.id for j in rest], "all four should be lined up in the one slot"
         backend.cancel(rest[1].id)
         wait_for(lambda: finished(backend, [first.id] + [j.id for j in rest]), what="the line to finish")
-    done = runs(log)
+    done = executions(log)
     assert rest[1].id not in done and backend.get(rest[1].id).status is S.CANCELLED
     for job in [first, rest[0], rest[2]]:
         assert done[job.id] == 1 and backend.get(job.id).status is S.COMPLETED
@@ -116,7 +113,7 @@ def test_the_running_job_timing_out_sends_the_rest_of_its_line_elsewhere(tmp_pat
         wait_for(lambda: finished(backend, [stuck.id] + [j.id for j in rest]), what="the line to finish")
     failed = backend.get(stuck.id)
     assert failed.status is S.FAILED and failed.error is not None and failed.error.type == "JobTimeout"
-    assert runs(log) == Counter({j.id: 1 for j in rest})
+    assert executions(log) == Counter({j.id: 1 for j in rest})
     assert all(backend.get(j.id).status is S.COMPLETED for j in rest)
 
 
@@ -131,7 +128,7 @@ def test_a_child_crashing_fails_only_its_running_job(tmp_path: Path) -> None:
         wait_for(lambda: finished(backend, ids), what="the line to finish")
     died = backend.get(crash[0].id)
     assert died.status is S.FAILED and died.error is not None and died.error.type == "ChildDied"
-    assert runs(log) == Counter({j.id: 1 for j in before + after})
+    assert executions(log) == Counter({j.id: 1 for j in before + after})
 
 
 def test_long_jobs_bring_the_line_back_to_one(tmp_path: Path) -> None:
