@@ -44,6 +44,11 @@ _EMPTY = ("",)  # "IN ()" is a syntax error; no id, queue or status is the empty
 _RETRY_CODES = {1040, 1053, 1205, 1213, 1317, 1927, 4031}
 
 
+def _error_code(exc: BaseException) -> int:
+    """The MySQL error number PyMySQL put first in the exception's args (0 when there is none)."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+
+
 def _transient(exc: BaseException) -> bool:
     """A lost connection or a lock conflict (retry), not an error in the statement itself
     (PyMySQL files some of those, such as an invalid collation, as OperationalError too)."""
@@ -51,7 +56,7 @@ def _transient(exc: BaseException) -> bool:
         return True
     if not isinstance(exc, pymysql.err.OperationalError):
         return False
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+    code = _error_code(exc)
     return code in _RETRY_CODES or 2000 <= code < 3000 or code == 0
 
 
@@ -59,7 +64,7 @@ def _connection_lost(exc: BaseException) -> bool:
     """The session is gone (client codes 2000-2999, shutdown, killed), not a lock conflict."""
     if isinstance(exc, pymysql.err.InterfaceError):
         return True
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+    code = _error_code(exc)
     return 2000 <= code < 3000 or code in (0, 1053, 1927, 4031)
 
 
