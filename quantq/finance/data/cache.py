@@ -46,10 +46,13 @@ class FileIdentity(NamedTuple):
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+
+
 def _copy(bars: Bars) -> Bars:
     """Private read-only copies of a (validated) ``bars``' arrays."""
     arrays = {}
-    for name in ("ts", "open", "high", "low", "close", "volume"):
+    for name in _COLUMNS:
         a = np.array(getattr(bars, name), copy=True)
         a.flags.writeable = False
         arrays[name] = a
@@ -57,7 +60,7 @@ def _copy(bars: Bars) -> Bars:
 
 
 def _nbytes(bars: Bars) -> int:
-    return sum(getattr(bars, n).nbytes for n in ("ts", "open", "high", "low", "close", "volume"))
+    return sum(getattr(bars, n).nbytes for n in _COLUMNS)
 
 
 def default_max_bytes() -> int:

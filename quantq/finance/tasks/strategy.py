@@ -43,8 +43,12 @@ def warm() -> tuple[str, str]:
     kernel.warm()
     config = sandbox_config()
     report = default_sandbox().self_check(config)
-    missing = any(not report[name] for name in REQUIRED_LAYERS)
-    return ("warning" if missing else "info"), describe_self_check(report, config.strict)
+    return ("warning" if missing_layers(report) else "info"), describe_self_check(report, config.strict)
+
+
+def missing_layers(report: dict[str, Any]) -> list[str]:
+    """The required sandbox layers a self-check found inactive."""
+    return [name for name in REQUIRED_LAYERS if not report[name]]
 
 
 def describe_self_check(report: dict[str, Any], strict: bool) -> str:
@@ -58,7 +62,7 @@ def describe_self_check(report: dict[str, Any], strict: bool) -> str:
         "seccomp" if report["seccomp"] else None,
     ]
     active = ", ".join(p for p in parts if p) or "none"
-    missing = [name for name in REQUIRED_LAYERS if not report[name]]
+    missing = missing_layers(report)
     line = f"quantq: strategy sandbox self-check (pid {os.getpid()}): active: {active}"
     if not missing:
         return line + (" (strict)" if strict else " (not strict)")
