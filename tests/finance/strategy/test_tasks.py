@@ -165,10 +165,11 @@ def test_python_api_error_shape_and_no_retry(env):
         assert job.error is not None and job.error.message.startswith("Security validation failed: line 1")
 
 
-def test_cli_enqueue_backtest(env):
-    args = json.dumps({"strategy_code": GAP_UP, "symbols": ["SYN2"], "start_date": "2024-01-01", "end_date": "2024-12-31"})
+def test_cli_enqueue_backtest(env, tmp_path):
+    job = tmp_path / "job.json"  # the form: quantq enqueue backtest --args @job.json
+    job.write_text(json.dumps({"strategy_code": GAP_UP, "symbols": ["SYN2"], "start_date": "2024-01-01", "end_date": "2024-12-31"}))
     proc = subprocess.run(
-        [sys.executable, "-m", "quantq.cli.main", "enqueue", "backtest", "--args", args, "--immediate", "--json"],
+        [sys.executable, "-m", "quantq.cli.main", "enqueue", "backtest", "--args", f"@{job}", "--immediate", "--json"],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
         env={**os.environ, "QUANTQ_URL": "memory://", "PYTHONPATH": str(ROOT)},
     )
