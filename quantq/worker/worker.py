@@ -105,7 +105,6 @@ class Worker:
         self._mean_run: float | None = None  #: moving average of job run times (seconds)
         self._task_run: dict[str, float] = {}  #: the same per task: what may share a line
         self._ended = 0  #: jobs ended in this wake-up of the supervisor, their room not yet given back
-        self._store_ok = True  #: the last outcome write went through
         self._reporter: threading.Thread | None = None
 
     # ---- public ----------------------------------------------------------------------------
@@ -466,12 +465,7 @@ class Worker:
         return Outcome(claim=claim, error=error, retry_in=retry_in)
 
     def _report(self, outcomes: list[Outcome]) -> None:
-        """Hand outcomes to the reporter thread: a busy supervisor never waits on the store.
-        An idle one (nothing running, nothing waiting, the reporter not behind, the store
-        answering) writes them itself: one thread wake-up less on a single job's path."""
-        if (self._store_ok and self._outbox.empty() and not self._inbox and not any(s.busy for s in self.slots)
-                and not self._write_outcomes(outcomes)):
-            return
+        """Hand outcomes to the reporter thread: the supervisor never waits on the store."""
         for outcome in outcomes:
             self._outbox.put(outcome)
 
@@ -507,10 +501,8 @@ class Worker:
         try:
             taken = self.backend.acknowledge(outcomes)
         except errors.QuantqError as exc:
-            self._store_ok = False  # until the reporter gets through again: the supervisor stays off the store
             event(log, "worker.report_failed", level=logging.ERROR, worker=self.id, jobs=len(outcomes), error=str(exc))
             return outcomes
-        self._store_ok = True
         for outcome, ok in zip(outcomes, taken, strict=True):
             if not ok:
                 event(log, "job.outcome_refused", level=logging.WARNING, job=outcome.claim.job_id,
