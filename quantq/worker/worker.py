@@ -14,11 +14,11 @@ import logging
 import os
 import queue
 import random
+import select
 import signal
 import socket
 import threading
 import time
-from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
 from quantq import errors, jobs, tasks
@@ -94,6 +94,8 @@ class Worker:
         self._free_cond = threading.Condition()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        self._poller = select.poll()
+        self._polled: tuple[int, ...] | None = None  #: the slots' fds registered with the poller
         self._draining = threading.Event()
         self._stop_now = threading.Event()
         self._claimer: threading.Thread | None = None
@@ -368,34 +370,44 @@ class Worker:
         return claim.job.timeout if claim.job.timeout is not None else self.options.job_timeout
 
     def _wait_and_collect(self, timeout: float) -> None:
-        conns: list[Any] = [self._wake_r]
-        by_conn = {}
+        by_fd = {}
         for slot in self.slots:
             if slot.conn is not None:
-                conns.append(slot.conn)
-                by_conn[id(slot.conn)] = slot
-        ready = wait_connections(conns, timeout)
+                by_fd[slot.conn.fileno()] = slot
+        fds = tuple(by_fd)
+        if fds != self._polled:  # (slots change rarely: the poll set is kept, not rebuilt per wake-up)
+            self._poller = select.poll()
+            self._poller.register(self._wake_r, select.POLLIN)
+            for fd in fds:
+                self._poller.register(fd, select.POLLIN)
+            self._polled = fds
+        try:
+            ready = self._poller.poll(max(0.0, timeout) * 1000)
+        except InterruptedError:
+            ready = []
         outcomes: list[tuple[Slot, Outcome | None]] = []
         self._ended = 0
-        for conn in ready:
-            if conn == self._wake_r:
+        for fd, _ in ready:
+            if fd == self._wake_r:
                 try:
                     while os.read(self._wake_r, 4096):
                         pass
                 except (BlockingIOError, OSError):
                     pass
                 continue
-            slot = by_conn[id(conn)]
-            while slot.conn is not None:
-                message = slot.receive()
-                if message is None:
-                    self._child_died(slot)
-                    break
+            slot = by_fd[fd]
+            if self.slots[slot.index] is not slot or slot.conn is None:
+                continue  # retired while handling an earlier fd of this wake-up
+            messages, gone = slot.receive_all()
+            for message in messages:
                 outcome = self._on_message(slot, message)
                 if outcome is not None:
                     outcomes.append((slot, outcome))
-                if not slot.conn.poll(0):
-                    break
+                if self.slots[slot.index] is not slot:
+                    break  # the slot was retired: what else it said is moot
+            else:
+                if gone:
+                    self._child_died(slot)
         if self._ended:  # room for the claimer: once per wake-up, not once per job
             self._release_slot(self._ended)
             self._ended = 0
