@@ -33,6 +33,7 @@ from quantq.backends import base
 from quantq.backends.redis_keys import (
     WAKE,
     Keys,
+    claimed_job,
     error_json,
     expected_job,
     group_by_queue,
@@ -334,9 +335,12 @@ class RedisBackend(base.Backend):
                 self._due_at[queue] = clock + max(0.0, float(reply[1]))
             else:
                 self._due_at.pop(queue, None)
-            for flat in reply[2:]:
-                h = pairs_to_dict(flat)
-                claims.append(jobs.Claim(job=job_from_hash(h), token=h["token"], expires_at=jobs.from_timestamp(float(h["lease"]))))  # type: ignore[arg-type]
+            if len(reply) > 4:
+                started = jobs.from_timestamp(float(reply[2]))
+                expires = jobs.from_timestamp(float(reply[3]))
+                for row in reply[4:]:
+                    claims.append(jobs.Claim(job=claimed_job(row, started, worker_id, hostname), token=f"{token}.{row[0]}",
+                                             expires_at=expires))  # type: ignore[arg-type]
         self._ingest_waiting = waiting
         claims.sort(key=lambda c: -c.job.priority)
         return claims

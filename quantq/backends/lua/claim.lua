@@ -1,24 +1,32 @@
 -- Claim up to ARGV[4] jobs: highest priority, then oldest.  ARGV[5] lease seconds,
 -- ARGV[6] worker id, ARGV[7] hostname, ARGV[8] token base (random per call).
--- Returns {inbox length, next due time or '', hash, hash, ...}.
+-- Returns {inbox length, next due time or '', now, lease expiry, job, job, ...}: per job the
+-- fields of CLAIMED (below) as they were before the claim, the first replaced by k (its token is
+-- ARGV[8] .. '.' .. k) and the attempt count already raised; the caller knows what else the
+-- claim wrote (status, worker, times, progress, lease), so no second read of the record.
 promote(100)
 local inbox = B .. 'inbox'
-local out = {0, ''}
+local CLAIMED = {'status', 'created_at', 'task', 'attempts', 'status_message', 'id', 'queue', 'args', 'priority',
+  'max_attempts', 'timeout', 'run_at', 'finished_at', 'result', 'error', 'result_ttl', 'failure_ttl', 'meta',
+  'parent_id', 'depends_on'}
+local lease = NOW + tonumber(ARGV[5])
+local leases = fmt(lease)
+local out = {0, '', NOWS, leases}
 if redis.call('EXISTS', B .. 'paused') == 0 then
-  local lease = NOW + tonumber(ARGV[5])
-  local leases = fmt(lease)
   local popped = redis.call('ZPOPMIN', B .. 'ready', tonumber(ARGV[4]))
   for k = 1, #popped, 2 do
     local id = popped[k]
     local key = jkey(id)
-    local h = redis.call('HMGET', key, 'status', 'created_at', 'task', 'attempts', 'status_message')
+    local h = redis.call('HMGET', key, unpack(CLAIMED))
     if h[1] == 'queued' then
-      redis.call('HSET', key, 'status', 'running', 'attempts', tonumber(h[4]) + 1, 'worker_id', ARGV[6], 'hostname', ARGV[7],
+      local attempts = tonumber(h[4]) + 1
+      redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'worker_id', ARGV[6], 'hostname', ARGV[7],
         'started_at', NOWS, 'updated_at', NOWS, 'progress', '0', 'token', ARGV[8] .. '.' .. k, 'lease', leases)
       if h[5] then redis.call('HDEL', key, 'status_message') end
       restatus(id, 'queued', 'running', h[2])
       redis.call('ZADD', B .. 'run', lease, id)
-      out[#out + 1] = redis.call('HGETALL', key)
+      h[1], h[4], h[5] = k, attempts, false
+      out[#out + 1] = h
       event('started', id, {task = h[3], worker = ARGV[6]})
     end
   end
