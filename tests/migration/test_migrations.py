@@ -135,9 +135,13 @@ def test_every_migration_applied_gives_exactly_the_declared_schema(tmp_path: Pat
                     migrated.close()
 
 
+def shipped(name: str) -> list[str]:
+    return [m.name for m in migrations.available(DIALECT[name])]
+
+
 def test_migrate_applies_each_migration_once(server: tuple[str, str]) -> None:
     name, url = server
-    assert migrate(url) == ["001_initial"]
+    assert migrate(url) == shipped(name)
     assert migrate(url) == []
     with backends.from_url(url) as backend:  # and the backend opens on it without migrating again
         assert backend.list_jobs(backends.JobFilter()) == []
@@ -148,7 +152,8 @@ def test_first_use_migrates_a_fresh_schema_and_records_the_version(server: tuple
     with backends.from_url(url) as backend:
         conn = raw(url)
         try:
-            assert rows(conn, f"SELECT version, name FROM {backend.names['migrations']}") == [("1", "001_initial")]
+            want = sorted((str(m.version), m.name) for m in migrations.available(DIALECT[name]))
+            assert rows(conn, f"SELECT version, name FROM {backend.names['migrations']}") == want
         finally:
             conn.close()
 
@@ -168,7 +173,7 @@ def test_concurrent_first_uses_migrate_once(server: tuple[str, str]) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(map(str, results)) == ["[" + "'001_initial'" + "]"] + ["[]"] * 3
+    assert sorted(map(str, results)) == sorted([str(shipped(name))] + ["[]"] * 3)
 
 
 def test_migrate_never_refuses_an_unmigrated_schema(server: tuple[str, str]) -> None:
@@ -195,14 +200,15 @@ def test_a_database_newer_than_quantq_is_refused(server: tuple[str, str]) -> Non
 
 def test_unsafe_pending_migration_waits_for_quantq_migrate(server: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     name, url = server
-    backends.from_url(url).close()  # at version 1
+    backends.from_url(url).close()  # at the shipped version
     real = migrations.available(DIALECT[name])
     column = "ALTER TABLE {jobs} ADD COLUMN app_tag " + ("text" if name == "postgres" else "VARCHAR(20)") + ";"
-    future = dataclasses.replace(real[0], version=2, name="002_app_tag", text=f"-- auto: no\n{column}\n", auto=False)
+    version = real[-1].version + 1
+    future = dataclasses.replace(real[0], version=version, name=f"{version:03}_app_tag", text=f"-- auto: no\n{column}\n", auto=False)
     monkeypatch.setattr(migrations, "available", lambda dialect: (*real, future))
-    with pytest.raises(errors.ConfigError, match="002_app_tag.*quantq migrate"):
+    with pytest.raises(errors.ConfigError, match=f"{version:03}_app_tag.*quantq migrate"):
         backends.from_url(url)
-    assert migrate(url) == ["002_app_tag"]
+    assert migrate(url) == [f"{version:03}_app_tag"]
     with backends.from_url(url) as backend:
         conn = raw(url)
         try:
@@ -224,3 +230,32 @@ def test_migrate_on_sqlite_and_other_schemes(tmp_path: Path) -> None:
     with pytest.raises(errors.ConfigError, match="nothing to migrate"):
         migrate("redis://127.0.0.1:6379/0")
     assert os.path.exists(path)
+
+
+def test_a_database_at_version_one_upgrades_on_first_use_and_keeps_its_jobs(server: tuple[str, str], tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The later shipped migrations are marked safe: an existing installation opened by this
+    quantq reaches exactly the declared schema by itself, its jobs intact and claimable."""
+    from quantq import envelope, jobs
+    from quantq.backends.base import JobFilter, Outcome
+
+    name, url = server
+    real = migrations.available(DIALECT[name])
+    monkeypatch.setattr(migrations, "available", lambda dialect: real[:1])
+    with backends.from_url(url) as old:
+        made = old.enqueue([envelope.parse_submission({"task": "quantq.noop", "queue": "up"}) for _ in range(4)])
+        [done, failed] = old.claim(["up"], worker_id="w", hostname="h", lease=30, limit=2)
+        old.report([Outcome(claim=done, result=1), Outcome(claim=failed, error=jobs.JobError(type="E", message="m"))])
+    monkeypatch.undo()
+    assert all(m.auto for m in real[1:])
+    with backends.from_url(url) as new:
+        assert new.get(made[0].id).status is jobs.JobStatus.COMPLETED
+        assert [j.id for j in new.list_jobs(JobFilter(statuses=(jobs.JobStatus.FAILED,)))] == [made[1].id]
+        assert len(new.claim(["up"], worker_id="w", hostname="h", lease=30, limit=5)) == 2
+        for declared_url in backend_factories.FACTORIES[name](tmp_path):
+            declared = backend_class(name)(declared_url, open_check=False)
+            try:
+                declare(name, declared_url, declared)
+                assert snapshot(name, url, new) == snapshot(name, declared_url, declared)
+            finally:
+                declared.close()
