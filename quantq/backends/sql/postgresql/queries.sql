@@ -1,6 +1,11 @@
 -- Named queries for the PostgreSQL backend.  Each starts with a "-- name: NAME" line.
 -- Every time comes from the server: now() (transaction start) decides leases and due dates.
 -- {jobs}, {queues}, {workers} are the schema-qualified table names.
+-- A statement on claimed jobs finds them by id and checks status = (SELECT 'running'): through
+-- a sub-select the planner cannot match the lease index's predicate (status = 'running'), so it
+-- cannot walk that index instead of looking the id up.  It did whenever the statistics showed
+-- few running jobs (after any ANALYZE of a queue at rest), and that walk passes every running job
+-- and every finished one whose index entry vacuum has not yet removed.
 
 -- name: insert_job
 INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
@@ -30,44 +35,47 @@ SELECT * FROM {jobs} WHERE id = ANY(%(ids)s);
 
 -- name: claim
 -- Per queue, the claim index hands over rows already in order; paused queues are left out first.
+-- The queue list and the limit are read through sub-selects so that planning with their values
+-- costs the same as without: after five runs the server keeps one generic plan per session
+-- instead of planning every claim afresh (about 0.3 ms a call).  The update looks the picked rows
+-- up by primary key from an array, which that plan cannot turn into a scan of the whole table.
 WITH picked AS (
-    SELECT s.seq FROM unnest(%(queues)s::text[]) AS wanted(name)
+    SELECT s.seq FROM unnest((SELECT %(queues)s::text[])) AS wanted(name)
     CROSS JOIN LATERAL (
         SELECT seq, priority FROM {jobs}
         WHERE status = 'queued' AND queue = wanted.name
         ORDER BY priority DESC, seq
-        LIMIT %(limit)s
+        LIMIT (SELECT %(limit)s::integer)
         FOR UPDATE SKIP LOCKED) AS s
     WHERE NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = wanted.name AND q.paused)
     ORDER BY s.priority DESC, s.seq
-    LIMIT %(limit)s)
+    LIMIT (SELECT %(limit)s::integer))
 UPDATE {jobs} AS j
 SET status = 'running', attempts = j.attempts + 1, worker_id = %(worker_id)s, hostname = %(hostname)s,
     started_at = now(), updated_at = now(), progress = 0, status_message = NULL,
     lease_token = %(token)s || '.' || j.seq, lease_expires_at = now() + %(lease)s * interval '1 second'
-FROM picked
-WHERE j.seq = picked.seq
+WHERE j.seq = ANY(ARRAY(SELECT seq FROM picked))
 RETURNING j.*;
 
 -- name: renew
 UPDATE {jobs} SET lease_expires_at = now() + %(lease)s * interval '1 second'
-WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
 RETURNING lease_expires_at;
 
 -- name: held_tokens
 SELECT id, lease_token FROM {jobs}
-WHERE id = ANY(%(ids)s) AND status = 'running' AND lease_expires_at > now();
+WHERE id = ANY(%(ids)s) AND status = (SELECT 'running') AND lease_expires_at > now();
 
 -- name: progress
 UPDATE {jobs} SET progress = %(progress)s, status_message = %(message)s, updated_at = now()
-WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now();
+WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now();
 
 -- name: complete
 UPDATE {jobs}
 SET status = 'completed', result = %(result)s::jsonb, progress = 100, finished_at = now(), updated_at = now(),
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + result_ttl * interval '1 second'
-WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
 RETURNING *;
 
 -- name: complete_many
@@ -78,7 +86,7 @@ SET status = 'completed', result = o.result::jsonb, progress = 100, finished_at 
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + j.result_ttl * interval '1 second'
 FROM unnest(%(ids)s::text[], %(tokens)s::text[], %(results)s::text[]) AS o(id, token, result)
-WHERE j.id = o.id AND j.lease_token = o.token AND j.status = 'running' AND j.lease_expires_at > now()
+WHERE j.id = o.id AND j.lease_token = o.token AND j.status = (SELECT 'running') AND j.lease_expires_at > now()
 RETURNING j.id, j.progress, j.status_message, j.finished_at, j.updated_at, o.token AS claim_token;
 
 -- name: fail_final
@@ -86,14 +94,14 @@ UPDATE {jobs}
 SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at = now(),
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
-WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
 RETURNING *;
 
 -- name: fail_retry
 UPDATE {jobs}
 SET status = 'scheduled', error = %(error)s::jsonb, run_at = now() + %(retry_in)s * interval '1 second',
     updated_at = now(), lease_token = NULL, lease_expires_at = NULL
-WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_expires_at > now()
+WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
 RETURNING *;
 
 -- name: fail_malformed
@@ -107,7 +115,7 @@ WHERE seq = %(seq)s;
 UPDATE {jobs}
 SET status = 'queued', attempts = GREATEST(attempts - 1, 0), updated_at = now(), worker_id = NULL, hostname = NULL,
     lease_token = NULL, lease_expires_at = NULL
-WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running';
+WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running');
 
 -- name: cancel
 UPDATE {jobs}
