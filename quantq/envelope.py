@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quantq import errors, jobs
@@ -101,7 +101,7 @@ def _check_ttl(value: Any, field: str) -> int | None:
 def parse_time(value: Any, field: str) -> datetime:
     """ISO 8601 with a UTC offset, or seconds since the epoch."""
     if _is_number(value):
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        return datetime.fromtimestamp(float(value), UTC)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -111,7 +111,7 @@ def parse_time(value: Any, field: str) -> datetime:
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
-            return parsed.astimezone(timezone.utc)
+            return parsed.astimezone(UTC)
         if parsed is not None:
             raise errors.EnvelopeError(field, f"needs a UTC offset (e.g. '2026-01-02T09:30:00Z'), got {value!r}")
     raise errors.EnvelopeError(field, f"must be an ISO 8601 time with offset or epoch seconds, got {value!r}")
@@ -120,7 +120,7 @@ def parse_time(value: Any, field: str) -> datetime:
 def format_time(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _check_json_object(value: Any, field: str) -> dict[str, Any]:
@@ -267,6 +267,11 @@ def from_record(data: dict[str, Any]) -> jobs.Job:
         raise errors.EnvelopeError("(record)", f"is not a job record: {exc!r}") from None
 
 
+_STRICT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # made once: json.dumps with options builds one per call
+#: compact JSON for quantq's own messages (NaN allowed, as json.dumps allows it)
+compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; NaN and infinity are refused so every reader can parse it."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return _STRICT.encode(value)

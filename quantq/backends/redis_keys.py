@@ -143,13 +143,13 @@ def _ttl(value: int | None) -> str:
 def job_argv(job: jobs.Job) -> list[str]:
     """A job in ``insert_job``'s layout: id, run_at, created_at, priority, task, n, n field pairs."""
     pairs: list[str] = [
-        "args", json.dumps(job.args, separators=(",", ":")),
+        "args", envelope.compact(job.args),
         "max_attempts", str(job.max_attempts),
         "result_ttl", _ttl(job.result_ttl),
         "failure_ttl", _ttl(job.failure_ttl),
     ]
     if job.meta:
-        pairs += ["meta", json.dumps(job.meta, separators=(",", ":"))]
+        pairs += ["meta", envelope.compact(job.meta)]
     if job.depends_on:
         pairs += ["depends_on", json.dumps(list(job.depends_on))]
     if job.timeout is not None:
@@ -263,7 +263,7 @@ def result_json(value: Any) -> str:
 
 
 def error_json(error: jobs.JobError) -> str:
-    return json.dumps(error.to_dict(), separators=(",", ":"))
+    return envelope.compact(error.to_dict())
 
 
 # ---- records the backend builds without asking Redis again ------------------------------

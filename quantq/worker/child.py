@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from quantq import tasks
+from quantq.envelope import compact
 from quantq.worker import execute
 
 
@@ -79,10 +80,10 @@ def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dic
     def send(message: dict[str, Any]) -> None:
         encoded = message.pop("result_json", None)
         if encoded is None:
-            conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
+            conn.send_bytes(compact(message).encode())
         else:  # the result as already encoded (and checked) by execute.run, spliced in whole
             message.pop("result", None)
-            head = json.dumps(message, separators=(",", ":"))
+            head = compact(message)
             conn.send_bytes(f'{head[:-1]},"result":{encoded}}}'.encode())
 
     # a poll set made once: Connection.poll builds a selector per call (~10 us, once per job here)

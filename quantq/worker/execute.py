@@ -7,12 +7,11 @@ so a task behaves the same everywhere.  Messages are JSON, never pickle.
 from __future__ import annotations
 
 import collections
-import json
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from quantq import context, errors, tasks
+from quantq import context, envelope, errors, tasks
 
 #: Errors that another attempt cannot fix: the job fails at once.
 PERMANENT = (errors.UnknownTask, errors.InvalidArguments, errors.EnvelopeError)
@@ -59,7 +58,7 @@ def run(registry: tasks.Registry, payload: Any, reporter: context.Reporter) -> d
         result = context.run_with(ctx, lambda: task.run(payload["args"], ctx))
         # fail here, in the task's attempt, not in the store; the text is kept so the result
         # is encoded once on its way to the supervisor (a large backtest's result is megabytes)
-        encoded = json.dumps(result, allow_nan=False, separators=(",", ":"))
+        encoded = envelope.dumps(result)
     except PERMANENT as exc:
         return error_message(exc, with_traceback=False)
     except Exception as exc:

@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from quantq import jobs, tasks
+from quantq.envelope import compact
 
 READ_CHUNK = 1 << 16  #: bytes read from a slot's socket at once (more while a big message is part read)
 READ_MOST = 1 << 24
@@ -85,7 +86,7 @@ class Slot:
         if self.conn is None:
             return False
         try:
-            self.conn.send_bytes(json.dumps(message, separators=(",", ":")).encode())
+            self.conn.send_bytes(compact(message).encode())
             return True
         except (OSError, ValueError):
             return False
