@@ -272,6 +272,24 @@ _STRICT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # made once:
 compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
+_scan = json.JSONDecoder().scan_once
+
+
+def loads(text: str) -> Any:
+    """json.loads for JSON quantq wrote itself, hot (every claim, every message from a slot): an
+    empty object (most jobs' meta, many jobs' args) costs nothing, and the rest skips
+    json.loads's whitespace handling."""
+    if text == "{}":
+        return {}
+    try:
+        value, end = _scan(text, 0)
+        if end == len(text):
+            return value
+    except StopIteration:
+        pass
+    return json.loads(text)  # leading or trailing whitespace, or not JSON: the full parser says
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; NaN and infinity are refused so every reader can parse it."""
     return _STRICT.encode(value)

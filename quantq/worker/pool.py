@@ -10,7 +10,6 @@ one round trip each.  The supervisor only lines jobs up this way when they are s
 from __future__ import annotations
 
 import collections
-import json
 import os
 import socket
 import struct
@@ -22,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from quantq import jobs, tasks
-from quantq.envelope import compact
+from quantq.envelope import compact, loads
 
 READ_CHUNK = 1 << 16  #: bytes read from a slot's socket at once (more while a big message is part read)
 READ_MOST = 1 << 24
@@ -125,7 +124,7 @@ class Slot:
             if end - pos < head + size:
                 break
             try:
-                message = json.loads(buf[pos + head: pos + head + size])
+                message = loads(buf[pos + head: pos + head + size].decode())
             except ValueError:
                 return messages, True
             if not isinstance(message, dict):
