@@ -3,7 +3,7 @@
     .venv/bin/pip install 'quantq[bench]'   # rq, dramatiq, celery, arq, saq, huey, taskiq, streaq (benchmark only)
     apt-get install ruby-sidekiq                       # Sidekiq (Debian's); BullMQ comes from npm on first use
     .venv/bin/python bench/bench_redis.py [--jobs 20000] [--peers sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,saq,huey,taskiq,streaq,reference]
-                                          [--listing-jobs 1000000]
+                                          [--listing-jobs 1000000] [--rounds 2]
 
 For quantq: enqueue rate of no-op jobs (one per call, and bulk), drain rate with one worker
 process and with the best configuration on two cores, p50/p99 latency of single jobs through
@@ -12,7 +12,9 @@ an idle worker (enqueue to the ``completed`` event), Redis CPU per job (the serv
 system) and ``redis-benchmark``'s ceiling on the same server.  Each peer is
 used with its documented defaults: one enqueue per call (bulk where it has an API) and a drain
 by one worker process (and two for quantq, Sidekiq and BullMQ).  Every drain is timed the same
-way: from the first job taken (start-up excluded) until the queue is empty.  The same module is
+way: from the first job taken (start-up excluded) until the queue is empty.  ``--rounds N``
+measures every system N times, later rounds in the reverse order, one column per round: on a
+shared machine the load drifts within a run, and a single column can flatter anyone.  The same module is
 the Python peers' task module (their workers import it with ``bench/`` on the path).
 """
 
@@ -608,6 +610,7 @@ def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument("--peers", default="sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,saq,huey,taskiq,streaq,reference")
     parser.add_argument("--listing-jobs", type=int, default=0, help="also time listings with this many jobs kept (e.g. 1000000)")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every system this many times, side by side (a shared machine is noisy)")
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -616,39 +619,47 @@ def main() -> None:
         server = OwnRedis(tmp)
         URL = os.environ["BENCH_REDIS_URL"] = server.url
         try:
-            table = Table(title=f"quantq on Redis and its peers: {args.jobs:,} no-op jobs, {os.cpu_count()} cores, one redis-server")
-            table.add_column("system / measure")
-            table.add_column("result", justify="right")
-            for label, value in quantq_rows(server, args.jobs, args.latency_samples):
-                table.add_row(f"quantq {label}", value)
-            runners: dict[str, Callable[[], tuple[str, str]]] = {
-                "rq": lambda: rq_row(server, args.jobs, simple=False),
-                "rq-simple": lambda: rq_row(server, args.jobs, simple=True),
-                "dramatiq": lambda: dramatiq_row(server, args.jobs),
-                "celery": lambda: celery_row(server, args.jobs),
-                "arq": lambda: arq_row(server, args.jobs),
-                "saq": lambda: saq_row(server, args.jobs),
-                "huey": lambda: huey_row(server, args.jobs),
-                "taskiq": lambda: taskiq_row(server, args.jobs),
-                "streaq": lambda: streaq_row(server, args.jobs),
-                "reference": lambda: reference_row(server, args.jobs),
-            }
-            many: dict[str, Callable[[], list[tuple[str, str]]]] = {
+            runners: dict[str, Callable[[], list[tuple[str, str]]]] = {
+                "rq": lambda: [rq_row(server, args.jobs, simple=False)],
+                "rq-simple": lambda: [rq_row(server, args.jobs, simple=True)],
+                "dramatiq": lambda: [dramatiq_row(server, args.jobs)],
+                "celery": lambda: [celery_row(server, args.jobs)],
+                "arq": lambda: [arq_row(server, args.jobs)],
+                "saq": lambda: [saq_row(server, args.jobs)],
+                "huey": lambda: [huey_row(server, args.jobs)],
+                "taskiq": lambda: [taskiq_row(server, args.jobs)],
+                "streaq": lambda: [streaq_row(server, args.jobs)],
+                "reference": lambda: [reference_row(server, args.jobs)],
                 "sidekiq": lambda: sidekiq_rows(server, args.jobs),
                 "bullmq": lambda: bullmq_rows(server, args.jobs),
             }
-            for name in [p for p in args.peers.split(",") if p]:
-                server.client.flushdb()  # the benchmark's own server: nothing else lives there
-                try:
-                    for row in many[name]() if name in many else [runners[name]()]:
-                        table.add_row(*row)
-                except Exception as exc:  # noqa: BLE001 - a missing peer must not hide the others
-                    table.add_row(name, f"not measured: {type(exc).__name__}: {exc}"[:120])
-            table.add_row("redis-benchmark ceiling", redis_benchmark(server))
+            systems = ["quantq"] + [p for p in args.peers.split(",") if p]
+            results: dict[str, list[str]] = {}  # row label -> its value in each round
+            for round_no in range(args.rounds):
+                # the machine's load drifts: later rounds take the systems in the reverse order
+                for name in systems if round_no % 2 == 0 else systems[::-1]:
+                    server.client.flushdb()  # the benchmark's own server: nothing else lives there
+                    try:
+                        if name == "quantq":
+                            rows = [(f"quantq {label}", value) for label, value in quantq_rows(server, args.jobs, args.latency_samples)]
+                        else:
+                            rows = runners[name]()
+                    except Exception as exc:  # noqa: BLE001 - a missing peer must not hide the others
+                        rows = [(name, f"not measured: {type(exc).__name__}: {exc}"[:120])]
+                    for label, value in rows:
+                        results.setdefault(label, [""] * args.rounds)[round_no] = value
+            table = Table(title=f"quantq on Redis and its peers: {args.jobs:,} no-op jobs, {os.cpu_count()} cores, one redis-server"
+                                + (f", {args.rounds} rounds (later rounds in reverse order)" if args.rounds > 1 else ""))
+            table.add_column("system / measure")
+            for round_no in range(args.rounds):
+                table.add_column("result" if args.rounds == 1 else f"round {round_no + 1}", justify="right")
+            for label in results:  # (in the first round's order)
+                table.add_row(label, *results[label])
+            table.add_row("redis-benchmark ceiling", redis_benchmark(server), *[""] * (args.rounds - 1))
             if args.listing_jobs:
                 server.client.flushdb()
                 for label, value in listing_rows(args.listing_jobs):
-                    table.add_row(f"quantq {label}", value)
+                    table.add_row(f"quantq {label}", value, *[""] * (args.rounds - 1))
             Console().print(table)
         finally:
             server.stop()
