@@ -1,8 +1,8 @@
 """PostgreSQL backend: ``postgresql://user:pass@host:5432/db?schema=quantq&prefix=quantq_``.
 
 The shared SQL core over a psycopg 3 connection pool.  Claims are one
-``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``, so any number of workers
-claim side by side without blocking each other or taking a job twice; it runs in
+``UPDATE ... WHERE seq = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED)) RETURNING``, so any number
+of workers claim side by side without blocking each other or taking a job twice; it runs in
 autocommit (a single statement is atomic), as do a single enqueue and a worker's batch of
 completions: one round trip each, no BEGIN/COMMIT.  Every time
 that decides something (leases, due dates, TTLs) is the server's ``now()``.  Idle
