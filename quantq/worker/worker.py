@@ -193,9 +193,12 @@ class Worker:
         with self._free_cond:
             self._free = self._capacity()
 
-    def _capacity(self) -> int:
-        """Claims this worker holds at most: lined up in slots, plus the prefetch."""
-        return len(self.slots) * self._depth + self.options.prefetch
+    def _capacity(self, depth: int | None = None) -> int:
+        """Claims this worker holds at most: lined up in slots, plus the prefetch.  While jobs
+        are lined up, a second line per slot waits in the inbox: a slot that ends its line
+        gets the next at once instead of waiting out a claim's round trip."""
+        depth = self._depth if depth is None else depth
+        return len(self.slots) * depth * (2 if depth > 1 else 1) + self.options.prefetch
 
     def _note_run_time(self, task: str, seconds: float) -> None:
         """Line up more jobs per slot while they are short (round trips, not work, would
@@ -207,7 +210,7 @@ class Worker:
         depth = max(1, min(self.options.batch, int(BATCH_SLICE / max(mean, 1e-6))))
         if depth != self._depth:
             with self._free_cond:
-                self._free += (depth - self._depth) * len(self.slots)
+                self._free += self._capacity(depth) - self._capacity()
                 self._depth = depth
                 self._free_cond.notify_all()
 
