@@ -34,11 +34,11 @@ from quantq.backends.redis_keys import (
     WAKE,
     Keys,
     claimed_job,
+    enqueue_argv,
     error_json,
     expected_job,
     group_by_queue,
     ingest_item,
-    job_argv,
     job_from_hash,
     pairs_to_dict,
     parse_url,
@@ -214,11 +214,9 @@ class RedisBackend(base.Backend):
                 calls.append([])
                 for start in range(0, len(indexes), CHUNK):
                     chunk = indexes[start : start + CHUNK]
-                    args: list[Any] = [len(chunk)]
-                    for i in chunk:
-                        args += job_argv(new_jobs[i])
+                    args, order = enqueue_argv([new_jobs[i] for i in chunk])
                     self._call("enqueue", queue, args, pipe)
-                    calls.append(chunk)
+                    calls.append([chunk[k] for k in order])
             replies = pipe.execute()
         times: dict[str, datetime | None] = {}  # one script call records one time: parse it once
         for chunk, reply in zip(calls, replies, strict=True):

@@ -140,10 +140,15 @@ def _ttl(value: int | None) -> str:
     return KEEP_FOREVER if value is None else str(int(value))
 
 
-def job_argv(job: jobs.Job) -> list[str]:
-    """A job in ``insert_job``'s layout: id, run_at, created_at, priority, task, n, n field pairs."""
+def template_key(job: jobs.Job) -> tuple[Any, ...]:
+    """What a job shares with others of its enqueue group: everything but id, created_at, args."""
+    return (job.run_at, job.priority, job.task, job.max_attempts, job.result_ttl, job.failure_ttl, job.timeout,
+            job.parent_id, job.depends_on, envelope.compact(job.meta) if job.meta else "")
+
+
+def job_template(job: jobs.Job) -> list[str]:
+    """A job's template in ``read_template``'s layout: run_at, priority, task, n, n field pairs."""
     pairs: list[str] = [
-        "args", envelope.compact(job.args),
         "max_attempts", str(job.max_attempts),
         "result_ttl", _ttl(job.result_ttl),
         "failure_ttl", _ttl(job.failure_ttl),
@@ -156,7 +161,35 @@ def job_argv(job: jobs.Job) -> list[str]:
         pairs += ["timeout", repr(float(job.timeout))]
     if job.parent_id is not None:
         pairs += ["parent_id", job.parent_id]
-    return [job.id, ts(job.run_at), ts(job.created_at), str(job.priority), job.task, str(len(pairs) // 2), *pairs]
+    return [ts(job.run_at), str(job.priority), job.task, str(len(pairs) // 2), *pairs]
+
+
+def args_json(job: jobs.Job) -> str:
+    return envelope.compact(job.args) if job.args else "{}"
+
+
+def job_argv(job: jobs.Job) -> list[str]:
+    """A job in ``insert_job``'s layout: id, created_at, then its template with args among the pairs."""
+    run_at, priority, task, n, *pairs = job_template(job)
+    return [job.id, ts(job.created_at), run_at, priority, task, str(int(n) + 1), "args", args_json(job), *pairs]
+
+
+def enqueue_argv(batch: Sequence[jobs.Job]) -> tuple[list[Any], list[int]]:
+    """One ``enqueue.lua`` call for ``batch`` (one queue's jobs): its arguments, and the order
+    (indexes into ``batch``) in which the script replies, group by group."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, job in enumerate(batch):
+        groups.setdefault(template_key(job), []).append(i)
+    argv: list[Any] = [len(batch), len(groups)]
+    order: list[int] = []
+    for members in groups.values():
+        argv += job_template(batch[members[0]])
+        argv.append(len(members))
+        for i in members:
+            job = batch[i]
+            argv += (job.id, ts(job.created_at), args_json(job), i + 1)
+        order += members
+    return argv, order
 
 
 def pairs_to_dict(flat: list[Any]) -> dict[str, str]:

@@ -320,3 +320,28 @@ def test_foreign_envelopes_are_taken_in_while_the_queue_is_busy(backend: RedisBa
     assert [c.job_id for c in first] == ["busy-0"]  # the batch was full before the inbox was read
     assert backend.get("foreign-top").status is S.QUEUED  # ...but the envelope was taken in at once
     assert [c.job_id for c in backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=1)] == ["foreign-top"]
+
+
+def test_a_mixed_bulk_enqueue_stores_each_job_as_given_in_one_call_per_queue(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    """Jobs that share a template travel as one group; each reply still belongs to its job,
+    whatever the groups' order, and an id that exists comes back as stored."""
+    existing = backend.enqueue([make(id="known", args={"message": "first"})])[0]
+    batch = [make(id="known", args={"message": "again"})]
+    for i in range(30):
+        batch.append(make(id=f"j{i}", args={"message": f"m{i}"} if i % 3 else {}, priority=i % 3 * 4,
+                          meta={"n": i % 2} if i % 5 == 0 else {}, timeout=2.5 if i % 7 == 0 else None,
+                          **({"run_at": time.time() + 3600} if i == 11 else {})))
+    stored = backend.enqueue(batch)
+    assert stored[0] == existing  # an id that existed: the stored job, untouched
+    for given, got in zip(batch[1:], stored[1:], strict=True):
+        assert (got.id, got.args, got.priority, got.meta, got.timeout) == (given.id, given.args, given.priority, given.meta, given.timeout)
+        assert got.status == (S.SCHEDULED if given.id == "j11" else S.QUEUED)
+        assert backend.get(given.id) == got  # what enqueue returned is what was recorded
+    assert raw.hget(f"{backend.keys.base('default')}job:j1", "args") == '{"message":"m1"}'
+    # places in line follow the call's order within a priority, whatever the grouping
+    claims = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=40)
+    taken = [c.job_id for c in claims]
+    expected = sorted([existing] + [j for j in batch[1:] if j.id != "j11"], key=lambda j: -j.priority)
+    assert [c.job.priority for c in claims] == [j.priority for j in expected]
+    for priority in {j.priority for j in expected}:
+        assert [t for t in taken if backend.get(t).priority == priority] == [j.id for j in expected if j.priority == priority]

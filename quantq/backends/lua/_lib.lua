@@ -74,22 +74,23 @@ local function next_due()
   return ''
 end
 
--- Insert one job whose fields start at ARGV[i]: id, run_at, created_at, priority, task, n, n pairs.
--- Returns the next index and either {status, created_at, updated_at} (new) or the stored hash.
-local function insert_job(i)
-  local id, run_at, created, prio, task, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
-  local first = i + 6
-  local nexti = first + 2 * nf
+-- Store one new job: its own id, created_at ('' = now) and args JSON ('' = none), the rest
+-- from `shared` (run_at, priority, task and a flat list of further field pairs).  `seq` is
+-- the job's place in line (given, so a batch takes its numbers with one INCRBY).
+-- Returns either {status, created_at, updated_at} (new) or the stored hash, and whether it
+-- is ready to run.
+local function store_job(id, created, args, shared, seq)
   local key = jkey(id)
-  if redis.call('EXISTS', key) == 1 then return nexti, redis.call('HGETALL', key), false end
+  if redis.call('EXISTS', key) == 1 then return redis.call('HGETALL', key), false end
   if created == '' then created = NOWS end -- a producer's created_at is also the record's first updated_at
-  local seq = redis.call('INCR', B .. 'seq')
+  local run_at, prio, task = shared.run_at, shared.priority, shared.task
   local status = 'queued'
   if run_at ~= '' and tonumber(run_at) > NOW then status = 'scheduled' end
   local fields = {'v', '1', 'id', id, 'task', task, 'queue', QUEUE, 'priority', prio, 'status', status,
     'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq}
   if run_at ~= '' then fields[#fields + 1] = 'run_at'; fields[#fields + 1] = run_at end
-  for k = first, nexti - 1 do fields[#fields + 1] = ARGV[k] end
+  if args ~= '' then fields[#fields + 1] = 'args'; fields[#fields + 1] = args end
+  for _, v in ipairs(shared.pairs) do fields[#fields + 1] = v end
   redis.call('HSET', key, unpack(fields)) -- one write for the whole record
   restatus(id, nil, status, created)
   redis.call('ZADD', B .. 'task:' .. task, tonumber(created), id)
@@ -99,5 +100,24 @@ local function insert_job(i)
     make_ready(id, prio, seq)
   end
   event('enqueued', id, {task = task, status = status})
-  return nexti, {status, created, created}, status == 'queued'
+  return {status, created, created}, status == 'queued'
+end
+
+-- Read a template at ARGV[i]: run_at, priority, task, n, n field pairs.  Returns it and the next index.
+local function read_template(i)
+  local nf = tonumber(ARGV[i + 3])
+  local t = {run_at = ARGV[i], priority = ARGV[i + 1], task = ARGV[i + 2], pairs = {}}
+  for k = i + 4, i + 3 + 2 * nf do t.pairs[#t.pairs + 1] = ARGV[k] end
+  return t, i + 4 + 2 * nf
+end
+
+-- Insert one job whose fields start at ARGV[i]: id, created_at, then its template (all its
+-- other fields, args among them).  Returns the next index, the record as store_job does,
+-- and whether it is ready.
+local function insert_job(i)
+  local id, created = ARGV[i], ARGV[i + 1]
+  local shared, nexti = read_template(i + 2)
+  if redis.call('EXISTS', jkey(id)) == 1 then return nexti, redis.call('HGETALL', jkey(id)), false end
+  local rec, ready = store_job(id, created, '', shared, redis.call('INCR', B .. 'seq'))
+  return nexti, rec, ready
 end

@@ -1,10 +1,22 @@
--- Store jobs (ARGV[4] = count, then insert_job layouts).  An existing id returns its stored hash.
-local out, i, woke = {}, 5, false
-for j = 1, tonumber(ARGV[4]) do
-  local rec, ready
-  i, rec, ready = insert_job(i)
-  out[j] = rec
-  woke = woke or ready
+-- Store jobs, in groups that share everything but id, created_at and args (a batch of one
+-- task's jobs is one group).  ARGV[4] = number of jobs, ARGV[5] = number of groups, then per
+-- group: its template (see read_template), its job count, and per job id, created_at ('' =
+-- now), args JSON and its position in the call (so places in line follow the caller's order,
+-- whatever the grouping).  Reply per job, in the order sent: {status, created_at, updated_at}
+-- for a new job, the stored hash for an id that existed.
+local out, i, woke = {}, 6, false
+local base = redis.call('INCRBY', B .. 'seq', tonumber(ARGV[4])) - tonumber(ARGV[4])
+for _ = 1, tonumber(ARGV[5]) do
+  local shared
+  shared, i = read_template(i)
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    local rec, ready = store_job(ARGV[i], ARGV[i + 1], ARGV[i + 2], shared, base + tonumber(ARGV[i + 3]))
+    i = i + 4
+    out[#out + 1] = rec
+    woke = woke or ready
+  end
 end
 if woke then wake() end
 publish()
