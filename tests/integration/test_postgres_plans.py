@@ -36,9 +36,9 @@ def plan(backend: Any, name: str, params: dict[str, Any], *, generic: bool = Fal
     return backend._tx(explain, write=False)
 
 
-def test_writes_to_a_claimed_job_look_it_up_by_id_when_statistics_show_none_running(pg: Any) -> None:
+def test_writes_to_given_jobs_look_them_up_by_id_when_statistics_show_none_in_that_status(pg: Any) -> None:
     pg.enqueue([envelope.parse_submission({"task": "quantq.noop"}) for _ in range(3000)])
-    pg._tx(lambda cur: cur.execute(f"ANALYZE {pg.names['jobs']}"), write=False)  # taken with nothing running
+    pg._tx(lambda cur: cur.execute(f"ANALYZE {pg.names['jobs']}"), write=False)  # nothing running or scheduled
     claims = pg.claim(["default"], worker_id="w", hostname="h", lease=30, limit=200)
     one = {"id": claims[0].job_id, "token": claims[0].token, "result": "null", "error": "{}", "retry_in": 1.0,
            "lease": 30.0, "progress": 50.0, "message": None}
@@ -46,10 +46,12 @@ def test_writes_to_a_claimed_job_look_it_up_by_id_when_statistics_show_none_runn
     few = claims[:5]
     cases["held_tokens"] = {"ids": [c.job_id for c in few]}
     cases["complete_many"] = {"ids": [c.job_id for c in few], "tokens": [c.token for c in few], "results": ["null"] * len(few)}
+    delayed = pg.enqueue([envelope.parse_submission({"task": "quantq.noop", "delay": 3600}) for _ in range(300)])
+    cases["queue_due_ids"] = {"ids": [j.id for j in delayed[:5]]}
     for name, params in cases.items():
         for generic in (False, True):
             text = plan(pg, name, params, generic=generic)
-            assert "jobs_id_key" in text and "jobs_lease" not in text and "status_created" not in text, (name, text)
+            assert "jobs_id_key" in text and not any(i in text for i in ("jobs_lease", "jobs_due", "status_created")), (name, text)
     assert pg.acknowledge([Outcome(claim=c, result=None) for c in claims]) == [True] * len(claims)
 
 

@@ -1,11 +1,11 @@
 -- Named queries for the PostgreSQL backend.  Each starts with a "-- name: NAME" line.
 -- Every time comes from the server: now() (transaction start) decides leases and due dates.
 -- {jobs}, {queues}, {workers} are the schema-qualified table names.
--- A statement on claimed jobs finds them by id and checks status = (SELECT 'running'): through
--- a sub-select the planner cannot match the lease index's predicate (status = 'running'), so it
--- cannot walk that index instead of looking the id up.  It did whenever the statistics showed
--- few running jobs (after any ANALYZE of a queue at rest), and that walk passes every running job
--- and every finished one whose index entry vacuum has not yet removed.
+-- A statement on given jobs finds them by id and checks their status through a sub-select, as in
+-- status = (SELECT 'running'): the planner cannot match that against a partial index's predicate
+-- (the lease index's status = 'running'), so it cannot walk such an index instead of looking the
+-- ids up.  It did whenever the statistics showed few jobs in that status (after any ANALYZE of a
+-- queue at rest), and the walk passes every job in it and every one that has left it since vacuum.
 
 -- name: insert_job
 INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
@@ -25,7 +25,7 @@ RETURNING *;
 
 -- name: queue_due_ids
 UPDATE {jobs} SET status = 'queued'
-WHERE id = ANY(%(ids)s) AND status = 'scheduled' AND run_at <= now();
+WHERE id = ANY(%(ids)s) AND status = (SELECT 'scheduled') AND run_at <= now();
 
 -- name: get_job
 SELECT * FROM {jobs} WHERE id = %(id)s;
