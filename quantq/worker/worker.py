@@ -414,8 +414,9 @@ class Worker:
         if self._ended:  # room for the claimer: once per wake-up, not once per job
             self._release_slot(self._ended)
             self._ended = 0
+        if outcomes or self._inbox:
+            self._dispatch()  # new claims or freed slots: start the next jobs before anything else
         if outcomes:
-            self._dispatch()  # start the next jobs before writing these outcomes
             self._report([o for _, o in outcomes if o is not None])
 
     def _on_message(self, slot: Slot, message: dict[str, Any]) -> Outcome | None:
