@@ -80,7 +80,13 @@ def check_identifier(value: str, what: str) -> str:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """Compact JSON, NaN refused (the same text as json.dumps with those options, from an
+    encoder made once)."""
+    return envelope.dumps(value)
+
+
+def _dumps_object(value: dict[str, Any]) -> str:
+    return "{}" if not value else envelope.dumps(value)  # most jobs' meta, many jobs' args
 
 
 def job_params(job: jobs.Job) -> dict[str, Any]:
@@ -89,7 +95,7 @@ def job_params(job: jobs.Job) -> dict[str, Any]:
         "id": job.id,
         "task": job.task,
         "queue": job.queue,
-        "args": dumps(job.args),
+        "args": _dumps_object(job.args),
         "priority": job.priority,
         "status": "scheduled" if job.run_at is not None else "queued",
         "max_attempts": job.max_attempts,
@@ -98,9 +104,9 @@ def job_params(job: jobs.Job) -> dict[str, Any]:
         "created_at": job.created_at,
         "result_ttl": job.result_ttl,
         "failure_ttl": job.failure_ttl,
-        "meta": dumps(job.meta),
+        "meta": _dumps_object(job.meta),
         "parent_id": job.parent_id,
-        "depends_on": dumps(list(job.depends_on)),
+        "depends_on": envelope.dumps(list(job.depends_on)) if job.depends_on else "[]",
     }
 
 
@@ -111,6 +117,23 @@ def to_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return jobs.from_timestamp(float(value))
+
+
+Times = dict[Any, "datetime | None"]
+
+
+def _time(value: Any, times: Times) -> datetime | None:
+    """``to_time`` through a cache kept for one batch of rows: a claim's or a completion's rows
+    share their started/updated/lease times (one ``now()``), so each distinct one is made once.
+    Equal keys give equal results (an aware datetime equals another only at the same instant,
+    never a naive one; a float equals an int only of the same value)."""
+    if value is None:
+        return None
+    try:
+        return times[value]
+    except KeyError:
+        made = times[value] = to_time(value)
+        return made
 
 
 def _text(value: Any) -> Any:
@@ -126,7 +149,7 @@ def _json_field(row: Row, name: str, kind: type | None, strict: bool, default: A
             raise errors.EnvelopeError(name, "is NULL")
         return default
     try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
+        value = envelope.loads(raw) if isinstance(raw, str) else raw
     except ValueError as exc:
         if strict:
             raise errors.EnvelopeError(name, f"is not valid JSON ({exc}): {str(raw)[:80]!r}") from None
@@ -138,55 +161,107 @@ def _json_field(row: Row, name: str, kind: type | None, strict: bool, default: A
     return value
 
 
-def job_from_row(row: Row, *, strict: bool = False) -> jobs.Job:
+def _object(raw: Any, row: Row, name: str, strict: bool) -> Any:
+    """A JSON object column: the common case (text quantq or a producer wrote well) inline, the
+    rest (NULL, bytes, bad JSON, another kind) as ``_json_field`` says."""
+    if raw == "{}":
+        return {}
+    if type(raw) is str:
+        try:
+            value = envelope.loads(raw)
+        except ValueError:
+            value = None
+        if type(value) is dict:
+            return value
+    return _json_field(row, name, dict, strict, {})
+
+
+_STATUS = {s.value: s for s in jobs.JobStatus}
+_TASKS_SEEN: set[str] = set()  #: task names that passed check_task_name (it depends on the name alone)
+
+
+def _check_strict(row: Row) -> None:
+    """The claim's checks of what a foreign producer may have written badly.  PostgreSQL's and
+    MySQL's CHECK constraints cover priority and max_attempts, SQLite has none, and a table
+    migrated by hand may lack them: all are checked here, the usual values cheaply first."""
+    task = row["task"]
+    if task not in _TASKS_SEEN:
+        envelope.check_task_name(task)
+        if len(_TASKS_SEEN) < 10_000:
+            _TASKS_SEEN.add(task)
+    priority = row["priority"]
+    if type(priority) is not int or not jobs.MIN_PRIORITY <= priority <= jobs.MAX_PRIORITY:
+        envelope.check_priority(priority)
+    max_attempts = row["max_attempts"]
+    if not isinstance(max_attempts, int) or max_attempts < 1:
+        raise errors.EnvelopeError("max_attempts", f"must be an integer >= 1, got {max_attempts!r}")
+    timeout = row["timeout"]
+    if timeout is not None and not timeout > 0:
+        raise errors.EnvelopeError("timeout", f"must be > 0 seconds or NULL, got {timeout!r}")
+
+
+def job_from_row(row: Row, *, strict: bool = False, times: Times | None = None) -> jobs.Job:
     """Decode a stored row.  ``strict`` (the claim path) raises ``EnvelopeError`` for a row a
-    foreign producer wrote badly; otherwise bad JSON is shown as ``{"_unparsed": text}``."""
+    foreign producer wrote badly; otherwise bad JSON is shown as ``{"_unparsed": text}``.
+    ``times``: a cache shared by the rows of one batch (see ``_time``)."""
     if strict:
-        envelope.check_task_name(row["task"])
-        envelope.check_priority(row["priority"])
-        if not isinstance(row["max_attempts"], int) or row["max_attempts"] < 1:
-            raise errors.EnvelopeError("max_attempts", f"must be an integer >= 1, got {row['max_attempts']!r}")
-        if row["timeout"] is not None and not row["timeout"] > 0:
-            raise errors.EnvelopeError("timeout", f"must be > 0 seconds or NULL, got {row['timeout']!r}")
-    error = _json_field(row, "error", None, False, None)
+        _check_strict(row)
+    if times is None:
+        times = {}
+    error = row["error"]
+    if error is not None:
+        error = _json_field(row, "error", None, False, None)
+        error = jobs.JobError.from_dict(error) if isinstance(error, dict) else None
+    result = row["result"]
+    if type(result) is str:
+        try:
+            result = envelope.loads(result)
+        except ValueError:
+            result = None  # as _json_field shows bad JSON in a field of no particular kind
+    elif result is not None:
+        result = _json_field(row, "result", None, False, None)
+    status = row["status"]
+    timeout = row["timeout"]
     return jobs.Job(
         id=row["id"],
         task=row["task"],
         queue=row["queue"],
-        args=_json_field(row, "args", dict, strict, {}),
+        args=_object(row["args"], row, "args", strict),
         priority=int(row["priority"]),
-        status=jobs.JobStatus(row["status"]),
+        status=_STATUS[status] if status in _STATUS else jobs.JobStatus(status),
         attempts=int(row["attempts"]),
         max_attempts=int(row["max_attempts"]),
-        timeout=None if row["timeout"] is None else float(row["timeout"]),
-        run_at=to_time(row["run_at"]),
-        created_at=to_time(row["created_at"]),
-        started_at=to_time(row["started_at"]),
-        finished_at=to_time(row["finished_at"]),
-        updated_at=to_time(row["updated_at"]),
+        timeout=None if timeout is None else float(timeout),
+        run_at=_time(row["run_at"], times),
+        created_at=_time(row["created_at"], times),
+        started_at=_time(row["started_at"], times),
+        finished_at=_time(row["finished_at"], times),
+        updated_at=_time(row["updated_at"], times),
         worker_id=row["worker_id"],
         hostname=row["hostname"],
         progress=float(row["progress"] or 0.0),
         status_message=row["status_message"],
-        result=_json_field(row, "result", None, False, None),
-        error=jobs.JobError.from_dict(error) if isinstance(error, dict) else None,
+        result=result,
+        error=error,
         result_ttl=row["result_ttl"],
         failure_ttl=row["failure_ttl"],
-        meta=_json_field(row, "meta", dict, strict, {}),
+        meta=_object(row["meta"], row, "meta", strict),
         parent_id=row["parent_id"],
-        depends_on=tuple(_json_field(row, "depends_on", list, strict, [])),
+        depends_on=() if row["depends_on"] == "[]" else tuple(_json_field(row, "depends_on", list, strict, [])),
     )
 
 
-def completed_job(claim: jobs.Claim, result: str, row: Row) -> jobs.Job:
+def completed_job(claim: jobs.Claim, result: str, row: Row, times: Times | None = None) -> jobs.Job:
     """The record a batched completion left.  A full row is decoded; a slim one (PostgreSQL's
     ``complete_many`` returns only what a completion or the run's progress reports change) is
     laid over the claimed job, whose other fields a held claim keeps as they were."""
+    if times is None:
+        times = {}
     if "task" in row:
-        return job_from_row(row)
+        return job_from_row(row, times=times)
     return claim.job.replace(
-        status=jobs.JobStatus.COMPLETED, result=json.loads(result), progress=float(row["progress"]),
-        status_message=row["status_message"], finished_at=to_time(row["finished_at"]), updated_at=to_time(row["updated_at"]),
+        status=jobs.JobStatus.COMPLETED, result=envelope.loads(result), progress=float(row["progress"]),
+        status_message=row["status_message"], finished_at=_time(row["finished_at"], times), updated_at=_time(row["updated_at"], times),
     )
 
 
@@ -263,13 +338,15 @@ class SQLBackend(base.Backend):
     def _claim_rows(self, cur: Any, params: dict[str, Any]) -> list[Row]:
         return self._rows(cur, "claim", params)
 
-    def _complete_batch(self, cur: Any, items: list[dict[str, Any]]) -> dict[tuple[str, str], Row] | None:
+    def _complete_batch(self, cur: Any, items: list[dict[str, Any]], decode: bool = True) -> dict[tuple[str, str], Row] | None:
         """Complete several claims in one statement: {(id, token): row} for those still held,
-        or None where the dialect has no such statement (then each is completed alone)."""
+        or None where the dialect has no such statement (then each is completed alone).
+        ``decode=False``: only which were taken is wanted, so the rows may be empty."""
         if "complete_many" not in self.Q:
             return None
-        done = self._rows(cur, "complete_many", {
-            "ids": [i["id"] for i in items], "tokens": [i["token"] for i in items], "results": [i["result"] for i in items]})
+        done = self._rows(cur, "complete_many", {"ids": self._array([i["id"] for i in items]),
+                                                  "tokens": self._array([i["token"] for i in items]),
+                                                  "results": self._array([i["result"] for i in items])})
         return {(r["id"], r["claim_token"]): r for r in done}
 
     def _insert_jobs(self, cur: Any, rows: list[dict[str, Any]]) -> None:
@@ -295,7 +372,8 @@ class SQLBackend(base.Backend):
             if delayed:  # a run_at already past (by the database's clock) is due now
                 self._count(cur, "queue_due_ids", {"ids": self._array(ids)})
             self._notify(cur)
-            found = {r["id"]: job_from_row(r) for r in self._rows(cur, "get_jobs", {"ids": self._array(ids)})}
+            times: Times = {}
+            found = {r["id"]: job_from_row(r, times=times) for r in self._rows(cur, "get_jobs", {"ids": self._array(ids)})}
             return [found[p["id"]] for p in rows]
 
         stored = self._tx(insert)
@@ -411,16 +489,17 @@ class SQLBackend(base.Backend):
         def take(cur: Any) -> list[jobs.Claim]:
             rows = sorted(self._claim_rows(cur, params), key=lambda r: (-int(r["priority"]), int(r["seq"])))
             claims = []
+            times: Times = {}  # the rows share their started, updated and lease times
             for row in rows:
                 try:
-                    job = job_from_row(row, strict=True)
+                    job = job_from_row(row, strict=True, times=times)
                 except (errors.EnvelopeError, ValueError, TypeError, KeyError) as exc:
                     # A foreign producer wrote this row badly: fail it, keep claiming the rest.
                     message = str(exc) if isinstance(exc, errors.EnvelopeError) else f"invalid job row: {exc!r}"
                     error = jobs.JobError(type=MALFORMED, message=f"job {row['id']}: {message}")
                     self._count(cur, "fail_malformed", {"seq": row["seq"], "error": error_json(error)})
                     continue
-                claims.append(jobs.Claim(job=job, token=row["lease_token"], expires_at=to_time(row["lease_expires_at"])))  # type: ignore[arg-type]
+                claims.append(jobs.Claim(job=job, token=row["lease_token"], expires_at=_time(row["lease_expires_at"], times)))  # type: ignore[arg-type]
             return claims
 
         # One statement: the claim.  A malformed row's failure, if any, is a statement of its
@@ -478,42 +557,48 @@ class SQLBackend(base.Backend):
         return [bool(taken) for taken in self._report(outcomes, decode=False)]
 
     def _report(self, outcomes: Sequence[base.Outcome], *, decode: bool) -> list[jobs.Job | bool | None]:
-        statements = []
-        for o in outcomes:
-            params: dict[str, Any] = {"id": o.claim.job_id, "token": o.claim.token}
+        if not outcomes:
+            return []
+        statements: list[tuple[str, dict[str, Any]]] = []
+        completions: list[int] = []  # indexes of the "complete" statements
+        for i, o in enumerate(outcomes):
+            claim = o.claim
             if o.error is None:
-                params["result"] = result_json(o.result)
-                statements.append(("complete", params))
+                result = o.result
+                completions.append(i)
+                statements.append(("complete", {"id": claim.job.id, "token": claim.token,
+                                                "result": "null" if result is None else result_json(result)}))
+                continue
+            params: dict[str, Any] = {"id": claim.job.id, "token": claim.token, "error": error_json(o.error)}
+            if o.retry_in is None:
+                statements.append(("fail_final", params))
             else:
-                params["error"] = error_json(o.error)
-                if o.retry_in is None:
-                    statements.append(("fail_final", params))
-                else:
-                    params["retry_in"] = float(o.retry_in)
-                    params["retry_us"] = int(o.retry_in * 1_000_000)
-                    statements.append(("fail_retry", params))
+                params["retry_in"] = float(o.retry_in)
+                params["retry_us"] = int(o.retry_in * 1_000_000)
+                statements.append(("fail_retry", params))
 
         def apply(cur: Any) -> list[jobs.Job | bool | None]:
             out: list[jobs.Job | bool | None] = [None] * len(statements)
-            batch = {i for i, (name, _) in enumerate(statements) if name == "complete"}
-            by_claim = self._complete_batch(cur, [statements[i][1] for i in sorted(batch)]) if len(batch) > 1 else None
-            if by_claim is None:
-                batch = set()
-            for i in batch:
-                row = by_claim.get((statements[i][1]["id"], statements[i][1]["token"])) if by_claim else None
+            times: Times = {}  # one batch's rows share their finished and updated times
+            by_claim = None
+            if len(completions) > 1:
+                by_claim = self._complete_batch(cur, [statements[i][1] for i in completions], decode)
+            batched = completions if by_claim is not None else ()
+            for i in batched:
+                params = statements[i][1]
+                row = by_claim.get((params["id"], params["token"])) if by_claim else None
                 if row is not None:
-                    out[i] = completed_job(outcomes[i].claim, statements[i][1]["result"], row) if decode else True
+                    out[i] = completed_job(outcomes[i].claim, params["result"], row, times) if decode else True
             for i, (name, params) in enumerate(statements):
-                if i not in batch:
-                    rows = self._update_returning(cur, name, params)
-                    if rows:
-                        out[i] = job_from_row(rows[0]) if decode else True
+                if batched and name == "complete":
+                    continue  # every completion went in the batch
+                rows = self._update_returning(cur, name, params)
+                if rows:
+                    out[i] = job_from_row(rows[0], times=times) if decode else True
             return out
 
-        if not statements:
-            return []
         # one statement in all (one outcome, or only completions and a batched UPDATE for them)
-        single = len(statements) == 1 or ("complete_many" in self.Q and all(n == "complete" for n, _ in statements))
+        single = len(statements) == 1 or ("complete_many" in self.Q and len(completions) == len(statements))
         return self._tx(apply, worker=True, single=single)
 
     def release(self, claim: jobs.Claim) -> None:
