@@ -25,13 +25,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.array import ListBinaryDumper
 from psycopg.types.string import TextLoader
 
 from quantq import errors, jobs
@@ -50,10 +51,16 @@ def table_names(schema: str, prefix: str) -> dict[str, str]:
     }
 
 
+class _TextArray(list):  # type: ignore[type-arg]
+    """A list of strings sent as a binary text[]: psycopg's text-format array dumper quotes each
+    element through a regex (about 1.3 us each; a batch of completions sends three per job)."""
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     # JSON arrives as text, so every dialect decodes it in one place (_sql.job_from_row)
     conn.adapters.register_loader("jsonb", TextLoader)
     conn.adapters.register_loader("json", TextLoader)
+    conn.adapters.register_dumper(_TextArray, ListBinaryDumper)
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -165,6 +172,9 @@ class PostgresBackend(_sql.SQLBackend):
         if existing is None:
             raise errors.BackendError(f"job {new_jobs[0].id} was neither inserted nor found")
         return [existing]
+
+    def _array(self, values: Iterable[str]) -> _TextArray:
+        return _TextArray(values)
 
     def _insert_jobs(self, cur: psycopg.Cursor[Any], rows: list[dict[str, Any]]) -> None:
         cur.executemany(self.Q["insert_job"], rows)  # pipelined: one round trip for the batch
