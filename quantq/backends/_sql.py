@@ -338,6 +338,11 @@ class SQLBackend(base.Backend):
     def _claim_rows(self, cur: Any, params: dict[str, Any]) -> list[Row]:
         return self._rows(cur, "claim", params)
 
+    def _taken(self, cur: Any, name: str, params: Mapping[str, Any]) -> bool:
+        """``_update_returning`` for a caller that only asks whether the update applied
+        (acknowledge): a dialect may skip reading or converting the row."""
+        return bool(self._update_returning(cur, name, params))
+
     def _complete_batch(self, cur: Any, items: list[dict[str, Any]], decode: bool = True) -> dict[tuple[str, str], Row] | None:
         """Complete several claims in one statement: {(id, token): row} for those still held,
         or None where the dialect has no such statement (then each is completed alone).
@@ -592,9 +597,12 @@ class SQLBackend(base.Backend):
             for i, (name, params) in enumerate(statements):
                 if batched and name == "complete":
                     continue  # every completion went in the batch
+                if not decode:
+                    out[i] = self._taken(cur, name, params) or None
+                    continue
                 rows = self._update_returning(cur, name, params)
                 if rows:
-                    out[i] = job_from_row(rows[0], times=times) if decode else True
+                    out[i] = job_from_row(rows[0], times=times)
             return out
 
         # one statement in all (one outcome, or only completions and a batched UPDATE for them)

@@ -294,6 +294,10 @@ class MySQLBackend(_sql.SQLBackend):
             return []
         return self._rows(cur, "get_job", {"id": params["id"]})
 
+    def _taken(self, cur: Any, name: str, params: Mapping[str, Any]) -> bool:
+        # the update's own count (FOUND_ROWS: rows matched) says it; no reading the row back
+        return bool(self._count(cur, name, params))
+
     def _retry_rows(self, cur: Any, job_id: str) -> list[Any]:
         rows = self._rows(cur, "retry_pick", {"id": job_id})
         if not rows:

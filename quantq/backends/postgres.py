@@ -173,6 +173,10 @@ class PostgresBackend(_sql.SQLBackend):
             raise errors.BackendError(f"job {new_jobs[0].id} was neither inserted nor found")
         return [existing]
 
+    def _taken(self, cur: psycopg.Cursor[Any], name: str, params: Mapping[str, Any]) -> bool:
+        cur.execute(self.Q[name], params)
+        return cur.rowcount > 0  # the returned row is left unconverted
+
     def _array(self, values: Iterable[str]) -> _TextArray:
         return _TextArray(values)
 

@@ -118,6 +118,9 @@ class SQLiteBackend(_sql.SQLBackend):
             rows = [dict(zip(keys, row, strict=True)) for row in rows]
         return rows, c.rowcount
 
+    def _taken(self, cur: sqlite3.Connection, name: str, params: Mapping[str, Any]) -> bool:
+        return bool(cur.execute(self.Q[name], self._params(dict(params))).fetchall())  # the row unconverted
+
     def _params(self, params: dict[str, Any]) -> dict[str, Any]:
         params.setdefault("now", time.time())  # SQLite lives on one host: its clock is the database's
         return params

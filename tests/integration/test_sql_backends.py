@@ -425,3 +425,31 @@ def test_async_worker_commits_leave_producers_durable(tmp_path: Path) -> None:
             backends.from_url(url + "&worker_commit=sometimes")
     finally:
         next(server, None)  # drops the schema
+
+
+@pytest.mark.parametrize("name", ["sqlite", *SERVERS])
+def test_acknowledge_of_single_outcomes_and_failures_says_which_were_taken(name: str, tmp_path: Path) -> None:
+    """acknowledge() without reading the rows back: one completion alone, failures final and
+    retried, and stale claims among them; the store holds what report() would have written."""
+    server = open_server(name, tmp_path)
+    backend = backends.from_url(next(server))
+    try:
+        backend.enqueue([make(id=f"s{i}", max_attempts=3) for i in range(5)])
+        c = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=5)
+        stale = jobs.Claim(job=c[1].job, token="not-the-token", expires_at=c[1].expires_at)
+        assert backend.acknowledge([Outcome(claim=c[0], result={"one": "åß"})]) == [True]
+        assert backend.acknowledge([Outcome(claim=stale, result=1)]) == [False]
+        boom = jobs.JobError(type="ValueError", message="boom")
+        assert backend.acknowledge([Outcome(claim=c[2], error=boom), Outcome(claim=c[3], error=boom, retry_in=60.0),
+                                    Outcome(claim=stale, error=boom), Outcome(claim=c[4], result=[1.5])]) == [True, True, False, True]
+        assert backend.acknowledge([Outcome(claim=c[2], error=boom)]) == [False]  # already failed
+        got = {j.id: j for j in (backend.get(f"s{i}") for i in range(5))}
+        assert got["s0"].status is S.COMPLETED and got["s0"].result == {"one": "åß"}
+        assert got["s1"].status is S.RUNNING
+        assert got["s2"].status is S.FAILED and got["s2"].error == boom
+        assert got["s3"].status is S.SCHEDULED and got["s3"].error == boom
+        assert got["s4"].status is S.COMPLETED and got["s4"].result == [1.5]
+    finally:
+        backend.close()
+        for _ in server:
+            pass
