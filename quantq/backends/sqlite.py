@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from quantq import errors, jobs
+from quantq import envelope, errors, jobs
 from quantq.backends import _sql, _wakeup
 
 T = TypeVar("T")
@@ -117,6 +117,14 @@ class SQLiteBackend(_sql.SQLBackend):
             keys = [d[0] for d in c.description]
             rows = [dict(zip(keys, row, strict=True)) for row in rows]
         return rows, c.rowcount
+
+    def _complete_batch(self, cur: sqlite3.Connection, items: list[dict[str, Any]], decode: bool = True) -> dict[tuple[str, str], Any] | None:
+        ids = [i["id"] for i in items]
+        tokens = dict(zip(ids, (i["token"] for i in items), strict=True))
+        if len(tokens) != len(ids):
+            return None  # one id twice: the rows returned (ids only) could not be told apart
+        batch = envelope.compact([[i["id"], i["token"], i["result"]] for i in items])
+        return {(r["id"], tokens[r["id"]]): r for r in self._rows(cur, "complete_many", {"batch": batch})}
 
     def _taken(self, cur: sqlite3.Connection, name: str, params: Mapping[str, Any]) -> bool:
         return bool(cur.execute(self.Q[name], self._params(dict(params))).fetchall())  # the row unconverted

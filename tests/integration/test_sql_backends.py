@@ -453,3 +453,28 @@ def test_acknowledge_of_single_outcomes_and_failures_says_which_were_taken(name:
         backend.close()
         for _ in server:
             pass
+
+
+def test_sqlite_batched_completions_store_the_same_text_and_tell_a_repeated_id_apart(tmp_path: Path) -> None:
+    """SQLite completes a batch in one UPDATE ... FROM json_each: each result is stored as the very
+    text a completion alone stores, report() returns what get() reads, and a batch naming one job
+    twice (a stale claim beside the live one) is completed statement by statement."""
+    backend = backends.from_url(f"sqlite:///{tmp_path}/batch.db")
+    try:
+        backend.enqueue([make(id=f"q{i}") for i in range(5)])
+        c = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=5)
+        backend.progress(c[1], 40.0, "half way")
+        values = [{"a": "å\"\\\n\u2028 '"}, [1.5, None, 1e300], "text", 0, None]
+        done = backend.report([Outcome(claim=ci, result=v) for ci, v in zip(c, values, strict=True)])
+        assert [d.id for d in done] == [f"q{i}" for i in range(5)]
+        for d, v in zip(done, values, strict=True):
+            assert d == backend.get(d.id) and d.result == v
+            assert backend._read("get_job", {"id": d.id})[0]["result"] == json.dumps(v, separators=(",", ":"))
+        assert done[1].status_message == "half way" and done[1].progress == 100
+        backend.enqueue([make(id="r0"), make(id="r1")])
+        live = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)
+        stale = jobs.Claim(job=live[0].job, token="not-the-token", expires_at=live[0].expires_at)
+        assert backend.acknowledge([Outcome(claim=stale, result=1), *(Outcome(claim=x, result=2) for x in live)]) == [False, True, True]
+        assert backend.get("r0").result == 2 and backend.get("r1").status is S.COMPLETED
+    finally:
+        backend.close()

@@ -54,6 +54,23 @@ SET status = 'completed', result = :result, progress = 100, finished_at = :now, 
 WHERE id = :id AND lease_token = :token AND status = 'running' AND lease_expires_at > :now
 RETURNING *;
 
+-- name: complete_many
+-- A worker's batch of completions in one statement: :batch is a JSON array of
+-- [id, token, result-as-JSON-text], joined by id through the id index.  RETURNING may name only
+-- the updated table, so the caller pairs the ids returned with the batch's tokens (a batch that
+-- names one id twice is completed statement by statement instead).  Like PostgreSQL's, it returns
+-- only the columns a completion (or the run's progress reports) changed.
+UPDATE quantq_jobs
+SET status = 'completed', result = o.result, progress = 100, finished_at = :now, updated_at = :now,
+    lease_token = NULL, lease_expires_at = NULL,
+    expires_at = CASE WHEN result_ttl IS NULL THEN NULL ELSE :now + result_ttl END
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+             json_extract(value, '$[2]') AS result
+      FROM json_each(:batch)) AS o
+WHERE quantq_jobs.id = o.id AND quantq_jobs.lease_token = o.token AND quantq_jobs.status = 'running'
+  AND quantq_jobs.lease_expires_at > :now
+RETURNING id, progress, status_message, finished_at, updated_at;
+
 -- name: fail_final
 UPDATE quantq_jobs
 SET status = 'failed', error = :error, finished_at = :now, updated_at = :now,
