@@ -257,7 +257,8 @@ def quantq_rows(server: OwnRedis, n: int, samples: int) -> list[tuple[str, str]]
     rows.append(("enqueue, bulk (1 call)", f"{rate(n, lambda: backend.enqueue(bulk)):,.0f}/s"))
     done_key = backend.keys.status("default", "completed")
     for label, procs, conc, mode in (("1 process, process mode x1", 1, 1, "process"), ("1 process, process mode x2", 1, 2, "process"),
-                                     ("1 process, thread mode x8", 1, 8, "thread"), ("2 processes, process mode x1", 2, 1, "process"),
+                                     ("1 process, process mode x3", 1, 3, "process"), ("1 process, thread mode x8", 1, 8, "thread"),
+                                     ("2 processes, process mode x1", 2, 1, "process"), ("2 processes, process mode x2", 2, 2, "process"),
                                      ("2 processes, thread mode x8", 2, 8, "thread")):
         backend.purge(statuses=list(__import__("quantq").jobs.JobStatus))
         backend.enqueue(subs(n))
