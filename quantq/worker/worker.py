@@ -37,6 +37,7 @@ PROMOTE_EVERY = 0.5
 PRUNE_EVERY = 60.0
 BATCH_SLICE = 0.01  #: when jobs are short, a slot is handed about this many seconds of work at once
 BATCH_MAX = 64  #: default for the most jobs lined up in one slot
+HANDOVER_WAIT = 0.002  #: longest an idle worker's claimer waits for the supervisor to take its claims
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -100,6 +101,7 @@ class Worker:
         self._stop_now = threading.Event()
         self._claimer: threading.Thread | None = None
         self._claimer_idle = threading.Event()
+        self._handed = threading.Event()  #: set when the supervisor has taken the claimer's last hand-over
         self._sigints = 0
         self._last_promote = 0.0  #: monotonic time of the claimer's last promote_due
         self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()  #: outcomes for the reporter; None stops it
@@ -276,12 +278,16 @@ class Worker:
                 self._claimer_idle.clear()
                 with self._free_cond:
                     self._free -= len(claims)
+                self._handed.clear()
                 self._inbox.extend(claims)
                 self._poke()
                 if len(claims) == want:
                     continue  # there may be more: claim again at once
                 # fewer than asked: the queues were empty a moment ago, so wait for the next
-                # wake-up rather than spend a round trip (and the GIL) on an empty claim now
+                # wake-up rather than spend a round trip (and the GIL) on an empty claim now.
+                # First let the supervisor hand these jobs to their slots: this thread's way
+                # into its next blocking call would hold the GIL the supervisor is waiting for.
+                self._handed.wait(HANDOVER_WAIT)
             else:
                 self._claimer_idle.set()
                 self._poke()
@@ -331,6 +337,12 @@ class Worker:
             self._status_line(timers)
 
     def _dispatch(self) -> None:
+        try:
+            self._hand_over()
+        finally:
+            self._handed.set()  # the claimer may go on: what it handed over is in slots (or waits for one)
+
+    def _hand_over(self) -> None:
         while self._inbox and self._draining.is_set():
             self._hand_back(self._inbox.popleft())
         if not self._inbox:
