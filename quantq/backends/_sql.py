@@ -191,6 +191,8 @@ def _check_strict(row: Row) -> None:
             _TASKS_SEEN.add(task)
     priority = row["priority"]
     if type(priority) is not int or not jobs.MIN_PRIORITY <= priority <= jobs.MAX_PRIORITY:
+        if isinstance(priority, str) and not priority.isdigit():  # the column orders the queue: a word would sort as text
+            raise errors.EnvelopeError("priority", f"must be an integer 0-9 in the jobs table (9 runs first), got {priority!r}")
         envelope.check_priority(priority)
     max_attempts = row["max_attempts"]
     if not isinstance(max_attempts, int) or max_attempts < 1:
@@ -198,6 +200,29 @@ def _check_strict(row: Row) -> None:
     timeout = row["timeout"]
     if timeout is not None and not timeout > 0:
         raise errors.EnvelopeError("timeout", f"must be > 0 seconds or NULL, got {timeout!r}")
+
+
+def _priority(value: Any) -> int:
+    """A stored priority for reading: what a foreign producer wrote badly still reads (a word
+    as the envelope maps it, anything else as the default); the claim fails such a row."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.lower() in jobs.PRIORITY_WORDS:
+        return jobs.PRIORITY_WORDS[value.lower()]
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return jobs.DEFAULT_PRIORITY
+
+
+def _claim_order(row: Row) -> tuple[int, int]:
+    """Highest priority first, then oldest.  A foreign row's priority may be anything (SQLite
+    has no CHECK constraint: seed 002 wrote 'high'); such a row sorts last here and is failed
+    by ``job_from_row``, without failing the rest of the claim."""
+    try:
+        return -int(row["priority"]), int(row["seq"])
+    except (TypeError, ValueError):
+        return 1, int(row["seq"])
 
 
 def job_from_row(row: Row, *, strict: bool = False, times: Times | None = None) -> jobs.Job:
@@ -227,7 +252,7 @@ def job_from_row(row: Row, *, strict: bool = False, times: Times | None = None) 
         task=row["task"],
         queue=row["queue"],
         args=_object(row["args"], row, "args", strict),
-        priority=int(row["priority"]),
+        priority=_priority(row["priority"]),
         status=_STATUS[status] if status in _STATUS else jobs.JobStatus(status),
         attempts=int(row["attempts"]),
         max_attempts=int(row["max_attempts"]),
@@ -492,7 +517,7 @@ class SQLBackend(base.Backend):
         }
 
         def take(cur: Any) -> list[jobs.Claim]:
-            rows = sorted(self._claim_rows(cur, params), key=lambda r: (-int(r["priority"]), int(r["seq"])))
+            rows = sorted(self._claim_rows(cur, params), key=_claim_order)
             claims = []
             times: Times = {}  # the rows share their started, updated and lease times
             for row in rows:

@@ -155,6 +155,9 @@ def test_malformed_row_is_failed_with_an_envelope_error_and_claiming_goes_on(ser
                              "updated_at) VALUES ('bad-1', 'quantq.echo', 'default', ?, 9, 'queued', 3, 0, 0)", (bad_args,))
                 conn.execute(f"INSERT INTO {table} (id, task, queue, args, priority, status, max_attempts, created_at, "
                              "updated_at) VALUES ('bad-2', 'not a task!', 'default', '{{}}', 9, 'queued', 3, 0, 0)")
+                # SQLite has no CHECK: a seed-002 style producer can write its priority word
+                conn.execute(f"INSERT INTO {table} (id, task, queue, args, priority, status, max_attempts, created_at, "
+                             "updated_at) VALUES ('bad-3', 'quantq.echo', 'default', '{{}}', 'high', 'queued', 3, 0, 0)")
                 conn.close()
             else:
                 with raw_connect(url) as conn:
@@ -162,7 +165,7 @@ def test_malformed_row_is_failed_with_an_envelope_error_and_claiming_goes_on(ser
                     execute(conn, f"INSERT INTO {table} (id, task, priority) VALUES ('bad-2', 'not a task!', 9)")
             claims = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=5)
             assert [c.job_id for c in claims] == ["good-1"]
-            for job_id, field in (("bad-1", "args"), ("bad-2", "task")):
+            for job_id, field in (("bad-1", "args"), ("bad-2", "task"), *([("bad-3", "priority")] if server == "sqlite" else [])):
                 failed = backend.get(job_id)  # reads still work on the bad row
                 assert failed.status is S.FAILED and failed.error.type == "EnvelopeError"
                 assert f"field {field!r}" in failed.error.message and job_id in failed.error.message

@@ -93,8 +93,8 @@ VARIANTS: list[dict[str, Any]] = [
     {"error": "{oops"}, {"error": "[1]"}, {"error": "{}"}, {"error": "null"},
     {"status": "nonsense"}, {"status": None},
     {"task": "bad name!"}, {"task": None}, {"task": ""}, {"task": "a" * 300},
-    {"priority": 0}, {"priority": 9}, {"priority": 10}, {"priority": -1}, {"priority": "high"}, {"priority": "7"},
-    {"priority": True}, {"priority": 5.0}, {"priority": None},
+    {"priority": 0}, {"priority": 9}, {"priority": 10}, {"priority": -1}, {"priority": "7"},
+    {"priority": True}, {"priority": 5.0},
     {"max_attempts": 0}, {"max_attempts": "3"}, {"max_attempts": True}, {"max_attempts": None},
     {"timeout": 0}, {"timeout": -1.0}, {"timeout": 2}, {"timeout": 0.5}, {"timeout": "x"},
     {"attempts": "2"}, {"progress": None}, {"progress": "12.5"},
@@ -141,3 +141,17 @@ def test_parameters_are_the_same_text_as_json_dumps_wrote() -> None:
         assert _sql.result_json(value) == dumps(value)
     with pytest.raises(ValueError):
         _sql.result_json(float("nan"))
+
+
+def test_a_priority_word_in_the_table_reads_but_is_refused_at_claim() -> None:
+    """SQLite has no CHECK constraint, so a seed-002 style producer can write 'high': the row
+    reads (as the envelope maps the word), the claim fails it with a reason (the plain decoder
+    raised a bare ValueError on both paths, and its sort failed the whole claim)."""
+    row = {**BASE, "priority": "high"}
+    assert _sql.job_from_row(row).priority == 8
+    with pytest.raises(errors.EnvelopeError, match="priority.*integer 0-9"):
+        _sql.job_from_row(row, strict=True)
+    assert _sql.job_from_row({**BASE, "priority": None}).priority == jobs.DEFAULT_PRIORITY  # reads, where it raised
+    with pytest.raises(errors.EnvelopeError, match="priority"):
+        _sql.job_from_row({**BASE, "priority": None}, strict=True)
+    assert sorted([{**row, "seq": 1}, {**BASE, "priority": 3, "seq": 9}], key=_sql._claim_order)[0]["seq"] == 9
