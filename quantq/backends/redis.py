@@ -334,10 +334,9 @@ class RedisBackend(base.Backend):
             else:
                 self._due_at.pop(queue, None)
             if len(reply) > 4:
-                started = jobs.from_timestamp(float(reply[2]))
-                expires = jobs.from_timestamp(float(reply[3]))
+                now, expires = reply[2], jobs.from_timestamp(float(reply[3]))
                 for row in reply[4:]:
-                    claims.append(jobs.Claim(job=claimed_job(row, started, worker_id, hostname), token=f"{token}.{row[0]}",
+                    claims.append(jobs.Claim(job=claimed_job(row, now, worker_id, hostname), token=f"{token}.{row[0]}",
                                              expires_at=expires))  # type: ignore[arg-type]
         self._ingest_waiting = waiting
         claims.sort(key=lambda c: -c.job.priority)

@@ -345,3 +345,15 @@ def test_a_mixed_bulk_enqueue_stores_each_job_as_given_in_one_call_per_queue(bac
     assert [c.job.priority for c in claims] == [j.priority for j in expected]
     for priority in {j.priority for j in expected}:
         assert [t for t in taken if backend.get(t).priority == priority] == [j.id for j in expected if j.priority == priority]
+
+
+def test_the_claim_reply_is_read_in_the_scripts_field_order() -> None:
+    """claim.lua's CLAIMED list and the Python side that names its reply's fields are one list."""
+    import re
+
+    from quantq.backends import redis_keys
+
+    source = (Path(redis_keys.__file__).parent / "lua" / "claim.lua").read_text()
+    listed = re.search(r"local CLAIMED = \{(.*?)\}", source, re.S)
+    assert listed is not None
+    assert tuple(re.findall(r"'([a-z_]+)'", listed.group(1))) == redis_keys.CLAIMED_FIELDS
