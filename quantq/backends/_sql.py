@@ -207,11 +207,13 @@ def _priority(value: Any) -> int:
     as the envelope maps it, anything else as the default); the claim fails such a row."""
     if type(value) is int:
         return value
-    if isinstance(value, str) and value.lower() in jobs.PRIORITY_WORDS:
-        return jobs.PRIORITY_WORDS[value.lower()]
     try:
         return int(value)
     except (TypeError, ValueError):
+        pass
+    try:
+        return envelope.check_priority(value)  # a word
+    except errors.EnvelopeError:
         return jobs.DEFAULT_PRIORITY
 
 

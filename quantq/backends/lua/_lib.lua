@@ -76,12 +76,13 @@ end
 
 -- Store one new job: its own id, created_at ('' = now) and args JSON ('' = none), the rest
 -- from `shared` (run_at, priority, task and a flat list of further field pairs).  `seq` is
--- the job's place in line (given, so a batch takes its numbers with one INCRBY).
--- Returns either {status, created_at, updated_at} (new) or the stored hash, and whether it
--- is ready to run.
+-- the job's place in line (a batch takes its numbers with one INCRBY), or nil to take the
+-- next number only if the job is new.  Returns either {status, created_at, updated_at} (new)
+-- or the stored hash, and whether it is ready to run.
 local function store_job(id, created, args, shared, seq)
   local key = jkey(id)
   if redis.call('EXISTS', key) == 1 then return redis.call('HGETALL', key), false end
+  seq = seq or redis.call('INCR', B .. 'seq')
   if created == '' then created = NOWS end -- a producer's created_at is also the record's first updated_at
   local run_at, prio, task = shared.run_at, shared.priority, shared.task
   local status = 'queued'
@@ -117,7 +118,6 @@ end
 local function insert_job(i)
   local id, created = ARGV[i], ARGV[i + 1]
   local shared, nexti = read_template(i + 2)
-  if redis.call('EXISTS', jkey(id)) == 1 then return nexti, redis.call('HGETALL', jkey(id)), false end
-  local rec, ready = store_job(id, created, '', shared, redis.call('INCR', B .. 'seq'))
+  local rec, ready = store_job(id, created, '', shared, nil)
   return nexti, rec, ready
 end
