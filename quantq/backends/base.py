@@ -202,6 +202,15 @@ class Backend(abc.ABC):
         """Block until work may be available or ``timeout`` passes.  The default polls."""
         time.sleep(timeout)
 
+    def wait_and_claim(
+        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float
+    ) -> list[jobs.Claim]:
+        """``wait_for_work``, then ``claim`` (also when the wait timed out).  A backend that
+        can do both in one round trip overrides it: an idle worker's first claim is on the
+        path of every job's latency."""
+        self.wait_for_work(queues, timeout)
+        return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)
+
     def ping(self) -> None:
         """Raise ``BackendUnavailable`` unless the backend answers."""
 

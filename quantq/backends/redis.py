@@ -79,6 +79,7 @@ class RedisBackend(base.Backend):
         self.keys = Keys(options.prefix)
         self._channel = self.keys.events if options.events == "pubsub" else ""
         self._where = redis_py.connection.parse_url(options.client_url).get("host", "?")
+        self._cluster = options.cluster
         try:
             self.client: Any  # redis.Redis, or redis.cluster.RedisCluster with ?cluster=true
             if options.cluster:
@@ -306,23 +307,40 @@ class RedisBackend(base.Backend):
     # ---- workers ---------------------------------------------------------------------------
 
     def claim(self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1) -> list[jobs.Claim]:
+        return self._claim(list(queues), worker_id, hostname, lease, limit, 0.0)
+
+    def wait_and_claim(
+        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float
+    ) -> list[jobs.Claim]:
+        """One round trip for one queue: the blocking wait and the claim go in one pipeline,
+        and Redis runs a blocked client's next command as soon as it is woken."""
+        if len(queues) != 1:
+            return super().wait_and_claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit,
+                                          timeout=timeout)
+        return self._claim(list(queues), worker_id, hostname, lease, limit, self._wait_time(queues, timeout))
+
+    def _claim(self, queues: list[str], worker_id: str, hostname: str, lease: float, limit: int, wait: float) -> list[jobs.Claim]:
         if limit <= 0 or not queues:
             return []
-        claims = self._claim_once(list(queues), worker_id, hostname, lease, limit)
+        claims = self._claim_once(queues, worker_id, hostname, lease, limit, wait)
         if self._ingest_waiting:  # foreign envelopes wait in an inbox: take them in, even under load
             ingested, self._ingest_waiting = self._ingest_waiting, []
             if sum(self.ingest(q) for q in ingested) and len(claims) < limit:
                 claims += self._claim_once(list(queues), worker_id, hostname, lease, limit - len(claims))
         return claims
 
-    def _claim_once(self, queues: list[str], worker_id: str, hostname: str, lease: float, limit: int) -> list[jobs.Claim]:
+    def _claim_once(self, queues: list[str], worker_id: str, hostname: str, lease: float, limit: int,
+                    wait: float = 0.0) -> list[jobs.Claim]:
+        """Claim; with ``wait`` (one queue only), first block on its inbox for up to that long."""
         plan = {queues[0]: limit} if len(queues) == 1 else self._plan(queues, limit)
         token = os.urandom(6).hex()
         with self._errors():
             pipe = self._pipe()
+            if wait >= 0.001:  # (nothing is consumed: the wake token goes back where it was)
+                pipe.command("BLMOVE", self.keys.inbox(queues[0]), self.keys.inbox(queues[0]), "RIGHT", "RIGHT", wait)
             for queue, n in plan.items():
                 self._call("claim", queue, [n, lease, worker_id, hostname, token], pipe)
-            replies = pipe.execute()
+            replies = pipe.execute()[-len(plan):]
         claims: list[jobs.Claim] = []
         waiting = []
         clock = time.monotonic()
@@ -572,12 +590,16 @@ class RedisBackend(base.Backend):
 
     # ---- wake-ups and events ---------------------------------------------------------------
 
+    def _wait_time(self, queues: Sequence[str], timeout: float) -> float:
+        """How long to block: at most ``timeout`` and MAX_BLOCK, and never past a scheduled job's time."""
+        clock = time.monotonic()
+        dues = [self._due_at[q] - clock for q in queues if q in self._due_at]
+        return max(0.0, min([timeout, MAX_BLOCK, *dues]))
+
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """Block until a queue's inbox holds something (a wake token or a foreign envelope),
         its next scheduled job falls due, or ``timeout`` passes.  Nothing is consumed."""
-        clock = time.monotonic()
-        dues = [self._due_at[q] - clock for q in queues if q in self._due_at]
-        timeout = max(0.0, min([timeout, MAX_BLOCK, *dues]))
+        timeout = self._wait_time(queues, timeout)
         if timeout < 0.001:
             return
         if len(queues) == 1:
@@ -619,30 +641,73 @@ class RedisBackend(base.Backend):
 
 class _Pipe:
     """Commands sent in one round trip.  Scripts go by SHA; when Redis has lost its script
-    cache (a restart) they are loaded and the batch is sent again, once."""
+    cache (a restart) they are loaded and the batch is sent again, once.
+
+    A batch of raw commands only (scripts, a blocking wait: the hot path of every job) is
+    written to a pooled connection directly.  redis-py's Pipeline object costs ~100 us per
+    round trip on these machines, as much as the round trip itself; a cluster client, and
+    any batch whose replies need redis-py's shaping (``hgetall`` to a dict, ...), still goes
+    through it."""
 
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
         self._ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self._raw = not backend._cluster  #: every command so far is raw
 
     def run(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """A redis-py client method; its reply shaped as that method shapes it.  ``evalsha``
+        and ``sadd`` replies are Redis's own either way."""
         self._ops.append((method, args, kwargs))
+        if method not in ("evalsha", "sadd"):
+            self._raw = False
+
+    def command(self, *args: Any) -> None:
+        """A command as Redis spells it; its reply as Redis sends it."""
+        self._ops.append(("", args, {}))
 
     def execute(self) -> list[Any]:
         for attempt in (0, 1):
-            pipe = self._backend.client.pipeline(transaction=False)
-            for method, args, kwargs in self._ops:
-                if method == "evalsha":  # as a raw command: cluster pipelines route it by its key
-                    pipe.execute_command("EVALSHA", *args)
-                else:
-                    getattr(pipe, method)(*args, **kwargs)
             try:
-                return pipe.execute()
+                return self._exchange() if self._raw else self._through_redis_py()
             except NoScriptError:
                 if attempt:
                     raise
                 self._backend._load_scripts()
         raise AssertionError("unreachable")
+
+    def _through_redis_py(self) -> list[Any]:
+        pipe = self._backend.client.pipeline(transaction=False)
+        for method, args, kwargs in self._ops:
+            if method in ("", "evalsha"):  # as raw commands: cluster pipelines route them by key
+                pipe.execute_command(*(args if method == "" else ("EVALSHA", *args)))
+            else:
+                getattr(pipe, method)(*args, **kwargs)
+        return pipe.execute()
+
+    def _exchange(self) -> list[Any]:
+        commands = [args if method == "" else (method.upper(), *args) for method, args, _ in self._ops]
+        pool = self._backend.client.connection_pool
+        conn = pool.get_connection()
+        try:
+            # the client's retry policy, as redis-py's own pipeline applies it
+            replies = conn.retry.call_with_retry(lambda: self._send(conn, commands), lambda _error: conn.disconnect())
+        finally:
+            pool.release(conn)
+        for reply in replies:
+            if isinstance(reply, redis_py.ResponseError):
+                raise reply
+        return replies
+
+    @staticmethod
+    def _send(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+        conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:  # every reply is read, errors too, so the connection stays in step
+            try:
+                replies.append(conn.read_response())
+            except redis_py.ResponseError as exc:
+                replies.append(exc)
+        return replies
 
 
 class _InboxWaiter(threading.Thread):

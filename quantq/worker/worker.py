@@ -102,6 +102,9 @@ class Worker:
         self._claimer: threading.Thread | None = None
         self._claimer_idle = threading.Event()
         self._handed = threading.Event()  #: set when the supervisor has taken the claimer's last hand-over
+        #: the slots and what they hold: the supervisor keeps it except while it waits for news;
+        #: the claimer takes it only when it is free, to start new jobs itself (one hop fewer)
+        self._slots_lock = threading.Lock()
         self._sigints = 0
         self._last_promote = 0.0  #: monotonic time of the claimer's last promote_due
         self._outbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()  #: outcomes for the reporter; None stops it
@@ -253,6 +256,7 @@ class Worker:
 
     def _claim_loop(self) -> None:
         backoff = 0.5
+        wait = False  #: the queues were found empty: the next claim first waits for work
         while not self._draining.is_set():
             with self._free_cond:
                 # with jobs lined up in slots, claim in big batches: once half the room is free
@@ -264,23 +268,36 @@ class Worker:
             try:
                 if self.options.maintenance and not getattr(self.backend, "promotes_on_claim", False):
                     self._maybe_promote()  # (a backend whose claim promotes due jobs saves the round trip)
-                claims = self.backend.claim(
-                    list(self.options.queues), worker_id=self.id, hostname=self.hostname,
-                    lease=self.options.lease, limit=want,
-                )
+                if wait:  # (one round trip where the backend can: the wait and the claim)
+                    claims = self.backend.wait_and_claim(
+                        list(self.options.queues), worker_id=self.id, hostname=self.hostname, lease=self.options.lease,
+                        limit=want, timeout=min(self.options.poll_interval, PROMOTE_EVERY * 2),
+                    )
+                else:
+                    claims = self.backend.claim(
+                        list(self.options.queues), worker_id=self.id, hostname=self.hostname,
+                        lease=self.options.lease, limit=want,
+                    )
                 backoff = 0.5
             except errors.QuantqError as exc:
                 event(log, "worker.claim_failed", level=logging.WARNING, worker=self.id, error=str(exc), retry_in=backoff)
                 self._draining.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            wait = False
             if claims:
                 self._claimer_idle.clear()
                 with self._free_cond:
                     self._free -= len(claims)
                 self._handed.clear()
                 self._inbox.extend(claims)
-                self._poke()
+                if self._slots_lock.acquire(blocking=False):  # the supervisor is waiting: start them from here
+                    try:
+                        self._dispatch()
+                    finally:
+                        self._slots_lock.release()
+                if self._inbox:  # what is left waits for a slot; the supervisor hands it over
+                    self._poke()
                 if len(claims) == want:
                     continue  # there may be more: claim again at once
                 # fewer than asked: the queues were empty a moment ago, so wait for the next
@@ -294,10 +311,7 @@ class Worker:
             if self.options.burst:
                 self._draining.wait(0.05)
                 continue
-            try:
-                self.backend.wait_for_work(list(self.options.queues), min(self.options.poll_interval, PROMOTE_EVERY * 2))
-            except errors.QuantqError:
-                self._draining.wait(backoff)
+            wait = True
 
     def _maybe_promote(self) -> None:
         now = time.monotonic()
@@ -308,6 +322,10 @@ class Worker:
     # ---- supervising (main thread) ---------------------------------------------------------
 
     def _supervise(self) -> None:
+        with self._slots_lock:  # (let go only while waiting for news: see _wait_and_collect)
+            self._supervise_locked()
+
+    def _supervise_locked(self) -> None:
         timers = collections.defaultdict(float)
         drain_deadline: float | None = None
         while True:
@@ -396,10 +414,13 @@ class Worker:
             for fd in fds:
                 self._poller.register(fd, select.POLLIN)
             self._polled = fds
+        self._slots_lock.release()
         try:
             ready = self._poller.poll(max(0.0, timeout) * 1000)
         except InterruptedError:
             ready = []
+        finally:
+            self._slots_lock.acquire()
         outcomes: list[tuple[Slot, Outcome | None]] = []
         self._ended = 0
         for fd, _ in ready:
@@ -672,19 +693,20 @@ class Worker:
             self._free_cond.notify_all()
         if self._claimer is not None:
             self._claimer.join(timeout=self.options.poll_interval + 2)
-        self._flush_progress(force=True)
-        if self._reporter is not None:
-            self._outbox.put(None)
-            self._reporter.join(timeout=max(5.0, self.options.lease))
+        with self._slots_lock:  # (a claimer still stuck in a call would hand its claims back)
+            self._flush_progress(force=True)
+            if self._reporter is not None:
+                self._outbox.put(None)
+                self._reporter.join(timeout=max(5.0, self.options.lease))
+            leftovers = list(self._inbox)
+            self._inbox.clear()
+            for slot in self.slots:
+                if slot.claims:
+                    leftovers.extend(slot.clear())
+                    slot.kill()
+                else:
+                    slot.stop(timeout=1.0)
         handed_back = 0
-        leftovers = list(self._inbox)
-        self._inbox.clear()
-        for slot in self.slots:
-            if slot.claims:
-                leftovers.extend(slot.clear())
-                slot.kill()
-            else:
-                slot.stop(timeout=1.0)
         for claim in leftovers:
             try:
                 self.backend.release(claim)

@@ -340,6 +340,28 @@ def test_wait_for_work_wakes_when_work_arrives(backend: Backend) -> None:
     assert time.monotonic() - started < 2.0
 
 
+def test_wait_and_claim_takes_work_that_arrives_while_it_waits(backend: Backend) -> None:
+    def wait_and_claim(timeout: float) -> list[jobs.Claim]:
+        return backend.wait_and_claim(["default"], worker_id="w1", hostname="host-a", lease=LEASE, limit=5, timeout=timeout)
+
+    started = time.monotonic()
+    assert wait_and_claim(0.2) == []  # nothing there: it waited, then found nothing
+    assert time.monotonic() - started >= 0.15
+    timer = threading.Timer(0.2, lambda: backend.enqueue([make(id="late")]))
+    timer.start()
+    started = time.monotonic()
+    claims = wait_and_claim(5.0)
+    timer.join()
+    assert time.monotonic() - started < 2.0
+    assert [c.job_id for c in claims] == ["late"]
+    assert backend.get("late").status is S.RUNNING  # a real claim: held, with its lease
+    backend.enqueue([make(id="there", priority=7), make(id="also")])
+    started = time.monotonic()
+    assert [c.job_id for c in wait_and_claim(5.0)] == ["there", "also"]  # work already there: no wait
+    assert time.monotonic() - started < 1.5
+    assert wait_and_claim(0.05) == []  # and nothing is handed out twice
+
+
 def test_backend_clock_is_timezone_aware_utc(backend: Backend) -> None:
     now = backend.now()
     assert now.tzinfo is not None and now.utcoffset() == timedelta(0)

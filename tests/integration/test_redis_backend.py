@@ -214,6 +214,51 @@ def test_multi_queue_wait_and_claim_follow_priority_across_queues(backend: Redis
     assert [c.job_id for c in claims] == ["b-top", "a-mid"]
 
 
+def test_wait_and_claim_on_one_queue_is_one_round_trip(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the blocking wait and the claim go in one pipeline: Redis runs the claim when the wait ends
+    monkeypatch.setattr(backend, "wait_for_work", lambda *a, **k: pytest.fail("waited in a call of its own"))
+    timer = threading.Timer(0.3, lambda: backend.enqueue([make(id="piped")]))
+    timer.start()
+    started = time.monotonic()
+    claims = backend.wait_and_claim(["default"], worker_id="w", hostname="h", lease=30, limit=3, timeout=4.0)
+    waited = time.monotonic() - started
+    timer.join()
+    assert 0.25 <= waited < 1.5
+    assert [c.job_id for c in claims] == ["piped"]
+    assert backend.get("piped").status is S.RUNNING
+
+
+def test_wait_and_claim_ends_when_a_scheduled_job_falls_due(backend: RedisBackend) -> None:
+    backend.enqueue([make(id="soon", delay=0.5)])
+    assert backend.claim(["default"], worker_id="w", hostname="h", lease=30) == []  # (learns when it is due)
+    started = time.monotonic()
+    claims = backend.wait_and_claim(["default"], worker_id="w", hostname="h", lease=30, timeout=4.0)
+    assert 0.3 <= time.monotonic() - started < 1.2
+    assert [c.job_id for c in claims] == ["soon"]
+
+
+def test_a_raw_batch_raises_its_first_error_and_keeps_the_connection_in_step(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    key = f"{backend.keys.prefix}:scratch"
+    raw.set(key, "not a number")
+    pipe = backend._pipe()
+    pipe.command("INCR", key)
+    pipe.command("GET", key)
+    with pytest.raises(redis_py.ResponseError):
+        pipe.execute()
+    pipe = backend._pipe()
+    pipe.command("ECHO", "next")
+    assert pipe.execute() == ["next"]  # not a reply left over from the failed batch
+
+
+def test_scripts_are_loaded_again_when_redis_has_lost_them(backend: RedisBackend, raw: redis_py.Redis) -> None:
+    backend.enqueue([make(id="before")])
+    raw.script_flush()  # as after a restart
+    backend.enqueue([make(id="after")])
+    raw.script_flush()
+    claims = backend.wait_and_claim(["default"], worker_id="w", hostname="h", lease=30, limit=5, timeout=1.0)
+    assert [c.job_id for c in claims] == ["before", "after"]
+
+
 def test_wait_returns_when_a_scheduled_job_falls_due(backend: RedisBackend) -> None:
     backend.enqueue([make(id="soon", delay=0.5)])
     assert backend.claim(["default"], worker_id="w", hostname="h", lease=30) == []
