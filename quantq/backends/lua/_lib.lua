@@ -35,8 +35,36 @@ local function wake()
   if redis.call('LLEN', B .. 'inbox') < 64 then redis.call('LPUSH', B .. 'inbox', WAKE) end
 end
 
+local function ready_score(prio, seq) return (9 - tonumber(prio)) * BAND + tonumber(seq) end
+
 local function make_ready(id, prio, seq)
-  redis.call('ZADD', B .. 'ready', (9 - tonumber(prio)) * BAND + tonumber(seq), id)
+  redis.call('ZADD', B .. 'ready', ready_score(prio, seq), id)
+end
+
+-- Index entries of new jobs, written with one ZADD per sorted set when the script calls
+-- flush_index() (a call from Lua costs more than the entry: a bulk enqueue spends most of
+-- its Redis time there).  Nothing in a script reads these sets between store_job and the flush.
+local ZQ, ZQKEYS = {}, {}
+
+local function zadd_later(key, score, member)
+  local q = ZQ[key]
+  if not q then
+    q = {}
+    ZQ[key] = q
+    ZQKEYS[#ZQKEYS + 1] = key
+  end
+  q[#q + 1] = score
+  q[#q + 1] = member
+end
+
+local function flush_index()
+  for _, key in ipairs(ZQKEYS) do
+    local q = ZQ[key]
+    for s = 1, #q, 4000 do -- (unpack has a limit of a few thousand values)
+      redis.call('ZADD', key, unpack(q, s, math.min(s + 3999, #q)))
+    end
+  end
+  ZQ, ZQKEYS = {}, {}
 end
 
 local function held(id, token)
@@ -74,7 +102,7 @@ local function next_due()
   return ''
 end
 
--- Store one new job: its own id, created_at ('' = now) and args JSON ('' = none), the rest
+-- Store one new job (the caller ends with flush_index()): its own id, created_at ('' = now) and args JSON ('' = none), the rest
 -- from `shared` (run_at, priority, task and a flat list of further field pairs).  `seq` is
 -- the job's place in line (a batch takes its numbers with one INCRBY), or nil to take the
 -- next number only if the job is new.  Returns either {status, created_at, updated_at} (new)
@@ -93,12 +121,13 @@ local function store_job(id, created, args, shared, seq)
   if args ~= '' then fields[#fields + 1] = 'args'; fields[#fields + 1] = args end
   for _, v in ipairs(shared.pairs) do fields[#fields + 1] = v end
   redis.call('HSET', key, unpack(fields)) -- one write for the whole record
-  restatus(id, nil, status, created)
-  redis.call('ZADD', B .. 'task:' .. task, tonumber(created), id)
+  local when = tonumber(created)
+  zadd_later(skey(status), when, id) -- the indexes: written by flush_index()
+  zadd_later(B .. 'task:' .. task, when, id)
   if status == 'scheduled' then
-    redis.call('ZADD', B .. 'sched', tonumber(run_at), id)
+    zadd_later(B .. 'sched', tonumber(run_at), id)
   else
-    make_ready(id, prio, seq)
+    zadd_later(B .. 'ready', ready_score(prio, seq), id)
   end
   event('enqueued', id, {task = task, status = status})
   return {status, created, created}, status == 'queued'

@@ -4,16 +4,24 @@
 -- fields of CLAIMED (below) as they were before the claim, the first replaced by k (its token is
 -- ARGV[8] .. '.' .. k) and the attempt count already raised; the caller knows what else the
 -- claim wrote (status, worker, times, progress, lease), so no second read of the record.
-promote(100)
+-- due jobs are promoted first; one read tells whether any are due (and, usually, the next due time)
+local due = next_due()
+if due ~= '' and tonumber(due) <= 0 then
+  promote(100)
+  due = next_due()
+end
 local inbox = B .. 'inbox'
 local CLAIMED = {'status', 'created_at', 'task', 'attempts', 'status_message', 'id', 'queue', 'args', 'priority',
   'max_attempts', 'timeout', 'run_at', 'finished_at', 'result', 'error', 'result_ttl', 'failure_ttl', 'meta',
   'parent_id', 'depends_on'}
 local lease = NOW + tonumber(ARGV[5])
 local leases = fmt(lease)
-local out = {0, '', NOWS, leases}
-if redis.call('EXISTS', B .. 'paused') == 0 then
+local out = {0, due, NOWS, leases}
+local paused = redis.call('EXISTS', B .. 'paused') == 1
+local emptied = paused -- nothing is left to hand out
+if not paused then
   local popped = redis.call('ZPOPMIN', B .. 'ready', tonumber(ARGV[4]))
+  emptied = #popped < 2 * tonumber(ARGV[4]) or redis.call('ZCARD', B .. 'ready') == 0
   for k = 1, #popped, 2 do
     local id = popped[k]
     local key = jkey(id)
@@ -32,13 +40,10 @@ if redis.call('EXISTS', B .. 'paused') == 0 then
   end
 end
 -- tokens are spent once nothing is left to hand out (or the queue is paused)
-if redis.call('EXISTS', B .. 'paused') == 1 or redis.call('ZCARD', B .. 'ready') == 0 then
-  redis.call('LREM', inbox, 0, WAKE)
-end
+if emptied then redis.call('LREM', inbox, 0, WAKE) end
 -- how many foreign envelopes wait (tokens are at most 64, so a longer inbox holds some)
 local waiting = redis.call('LLEN', inbox)
 if waiting > 0 and waiting <= 64 then waiting = waiting - #redis.call('LPOS', inbox, WAKE, 'COUNT', 0) end
 out[1] = waiting
-out[2] = next_due()
 publish()
 return out

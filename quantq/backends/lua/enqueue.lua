@@ -18,6 +18,7 @@ for _ = 1, tonumber(ARGV[5]) do
     woke = woke or ready
   end
 end
+flush_index()
 if woke then wake() end
 publish()
 return out

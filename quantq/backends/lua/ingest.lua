@@ -33,6 +33,7 @@ for _ = 1, tonumber(ARGV[4]) do
     end
   end
 end
+flush_index()
 if woke then wake() end
 publish()
 return done
