@@ -117,9 +117,11 @@ local function store_job(id, created, args, shared, seq)
   if run_at ~= '' and tonumber(run_at) > NOW then status = 'scheduled' end
   local fields = {'v', '1', 'id', id, 'task', task, 'queue', QUEUE, 'priority', prio, 'status', status,
     'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq}
-  if run_at ~= '' then fields[#fields + 1] = 'run_at'; fields[#fields + 1] = run_at end
-  if args ~= '' then fields[#fields + 1] = 'args'; fields[#fields + 1] = args end
-  for _, v in ipairs(shared.pairs) do fields[#fields + 1] = v end
+  local n = 20
+  if run_at ~= '' then fields[n + 1], fields[n + 2], n = 'run_at', run_at, n + 2 end
+  if args ~= '' then fields[n + 1], fields[n + 2], n = 'args', args, n + 2 end
+  local more = shared.pairs
+  for k = 1, #more do fields[n + k] = more[k] end
   redis.call('HSET', key, unpack(fields)) -- one write for the whole record
   local when = tonumber(created)
   zadd_later(skey(status), when, id) -- the indexes: written by flush_index()
@@ -129,7 +131,9 @@ local function store_job(id, created, args, shared, seq)
   else
     zadd_later(B .. 'ready', ready_score(prio, seq), id)
   end
-  event('enqueued', id, {task = task, status = status})
+  if CHANNEL ~= '' then -- (event() without its extra table)
+    EVENTS[#EVENTS + 1] = {event = 'enqueued', id = id, queue = QUEUE, at = NOW, task = task, status = status}
+  end
   return {status, created, created}, status == 'queued'
 end
 
