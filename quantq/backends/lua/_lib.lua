@@ -13,10 +13,12 @@ local function jkey(id) return B .. 'job:' .. id end
 local function skey(status) return B .. 'st:' .. status end
 local function fmt(x) return string.format('%.6f', x) end
 
-local function event(kind, id, extra)
+-- an event: its task and up to two more fields (k1 = v1, k2 = v2), one table per event
+local function event(kind, id, task, k1, v1, k2, v2)
   if CHANNEL == '' then return end
-  local e = {event = kind, id = id, queue = QUEUE, at = NOW}
-  if extra then for k, v in pairs(extra) do e[k] = v end end
+  local e = {event = kind, id = id, queue = QUEUE, at = NOW, task = task}
+  if k1 then e[k1] = v1 end
+  if k2 then e[k2] = v2 end
   EVENTS[#EVENTS + 1] = e
 end
 
@@ -89,7 +91,7 @@ local function promote(max)
       redis.call('HSET', jkey(id), 'status', 'queued', 'updated_at', NOWS)
       restatus(id, 'scheduled', 'queued', h[4])
       make_ready(id, h[2], h[3])
-      event('queued', id, {task = h[5]})
+      event('queued', id, h[5])
     end
   end
   if #due > 0 then wake() end
@@ -131,9 +133,7 @@ local function store_job(id, created, args, shared, seq)
   else
     zadd_later(B .. 'ready', ready_score(prio, seq), id)
   end
-  if CHANNEL ~= '' then -- (event() without its extra table)
-    EVENTS[#EVENTS + 1] = {event = 'enqueued', id = id, queue = QUEUE, at = NOW, task = task, status = status}
-  end
+  event('enqueued', id, task, 'status', status)
   return {status, created, created}, status == 'queued'
 end
 

@@ -13,6 +13,6 @@ redis.call('HDEL', key, 'token', 'lease')
 restatus(id, status, 'cancelled', h[2])
 local rec = redis.call('HGETALL', key)
 finish_ttl(id, h[3], h[4])
-event('cancelled', id, {task = h[3]})
+event('cancelled', id, h[3])
 publish()
 return {'ok', rec}

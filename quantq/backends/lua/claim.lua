@@ -35,7 +35,7 @@ if not paused then
       redis.call('ZADD', B .. 'run', lease, id)
       h[1], h[4], h[5] = k, attempts, false
       out[#out + 1] = h
-      event('started', id, {task = h[3], worker = ARGV[6]})
+      event('started', id, h[3], 'worker', ARGV[6])
     end
   end
 end

@@ -29,7 +29,7 @@ for _ = 1, tonumber(ARGV[4]) do
       restatus(id, nil, 'failed', NOWS)
       redis.call('ZADD', B .. 'task:' .. task, NOW, id)
       finish_ttl(id, task, ttl)
-      event('failed', id, {task = task, error = cjson.decode(err)})
+      event('failed', id, task, 'error', cjson.decode(err))
     end
   end
 end

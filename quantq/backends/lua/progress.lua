@@ -6,6 +6,6 @@ redis.call('HSET', key, 'progress', ARGV[6], 'updated_at', NOWS)
 local message = nil
 if ARGV[7] == '\0' then redis.call('HDEL', key, 'status_message')
 else redis.call('HSET', key, 'status_message', ARGV[7]); message = ARGV[7] end
-event('progress', id, {progress = tonumber(ARGV[6]), message = message})
+event('progress', id, nil, 'progress', tonumber(ARGV[6]), 'message', message)
 publish()
 return 1

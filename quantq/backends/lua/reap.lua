@@ -13,13 +13,13 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', B .. 'run', '-inf', NOW, 'LIMIT'
       redis.call('HSET', key, 'status', 'failed', 'error', ARGV[4], 'finished_at', NOWS, 'updated_at', NOWS)
       restatus(id, 'running', 'failed', h[6])
       finish_ttl(id, h[7], h[8])
-      event('failed', id, {task = h[7], error = cjson.decode(ARGV[4])})
+      event('failed', id, h[7], 'error', cjson.decode(ARGV[4]))
     else
       redis.call('HSET', key, 'status', 'queued', 'updated_at', NOWS)
       restatus(id, 'running', 'queued', h[6])
       make_ready(id, h[4], h[5])
       woke = true
-      event('requeued', id, {task = h[7], reason = 'lease expired'})
+      event('requeued', id, h[7], 'reason', 'lease expired')
     end
   end
 end

@@ -10,6 +10,6 @@ redis.call('ZREM', B .. 'run', id)
 restatus(id, 'running', 'queued', h[6])
 make_ready(id, h[4], h[5])
 wake()
-event('released', id, {task = h[7]})
+event('released', id, h[7])
 publish()
 return 1

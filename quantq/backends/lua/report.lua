@@ -17,20 +17,20 @@ for j = 1, tonumber(ARGV[4]) do
       redis.call('HSET', key, 'status', 'completed', 'result', payload, 'progress', '100', 'finished_at', NOWS, 'updated_at', NOWS)
       restatus(id, 'running', 'completed', h[4])
       finish_ttl(id, h[5], h[6])
-      event('completed', id, {task = h[5]})
+      event('completed', id, h[5])
       out[j] = {NOWS, ''}
     elseif kind == 'f' then
       redis.call('HSET', key, 'status', 'failed', 'error', payload, 'finished_at', NOWS, 'updated_at', NOWS)
       restatus(id, 'running', 'failed', h[4])
       finish_ttl(id, h[5], h[7])
-      event('failed', id, {task = h[5], error = cjson.decode(payload)})
+      event('failed', id, h[5], 'error', cjson.decode(payload))
       out[j] = {NOWS, ''}
     else
       local at = fmt(NOW + tonumber(retry_in))
       redis.call('HSET', key, 'status', 'scheduled', 'error', payload, 'run_at', at, 'updated_at', NOWS)
       restatus(id, 'running', 'scheduled', h[4])
       redis.call('ZADD', B .. 'sched', tonumber(at), id)
-      event('retrying', id, {task = h[5], attempt = tonumber(h[8]), run_at = tonumber(at)})
+      event('retrying', id, h[5], 'attempt', tonumber(h[8]), 'run_at', tonumber(at))
       out[j] = {NOWS, at}
     end
   end

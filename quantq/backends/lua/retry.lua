@@ -12,6 +12,6 @@ redis.call('HDEL', key, 'error', 'result', 'status_message', 'run_at', 'started_
 restatus(id, h[1], 'queued', h[2])
 make_ready(id, h[4], seq)
 wake()
-event('enqueued', id, {task = h[3], status = 'queued', retry = true})
+event('enqueued', id, h[3], 'status', 'queued', 'retry', true)
 publish()
 return {'ok', redis.call('HGETALL', key)}
