@@ -341,7 +341,8 @@ class Worker:
                 event(log, "worker.grace_over", worker=self.id, handed_back=len(busy))
                 return
             if self.options.burst and not busy and not self._inbox and self._claimer_idle.is_set():
-                self._draining.set()
+                if not self._reaped_before_exit():
+                    self._draining.set()
                 continue
 
             self._dispatch()
@@ -353,6 +354,22 @@ class Worker:
             if self.options.maintenance:
                 self._maintain(timers)
             self._status_line(timers)
+
+    def _reaped_before_exit(self) -> bool:
+        """A burst worker about to exit first hands back to the queue the jobs whose leases
+        ran out since its last reap (their workers died while it worked), so it runs them
+        too; it exits once a reap finds none."""
+        if not self.options.maintenance:
+            return False
+        try:
+            reaped = self.backend.reap_expired()
+        except errors.QuantqError:
+            return False
+        if not reaped:
+            return False
+        event(log, "jobs.reaped", count=reaped, reason="lease expired")
+        self._claimer_idle.clear()  # (set again by the claimer's next empty claim)
+        return True
 
     def _dispatch(self) -> None:
         try:
