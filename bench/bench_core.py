@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from quantq import backends, envelope, jobs  # noqa: E402
-from quantq.backends.base import JobFilter  # noqa: E402
 
 
 def submissions(n: int) -> list[jobs.Job]:

@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from quantq import backends, envelope, errors, jobs, tasks
 from quantq.backends.base import Backend

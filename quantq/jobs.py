@@ -12,11 +12,11 @@ import enum
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(str, enum.Enum):  # noqa: UP042 (StrEnum changes str() and format() of members)
     SCHEDULED = "scheduled"  #: run_at lies in the future (delayed, or a retry's back-off)
     QUEUED = "queued"  #: waiting for a worker
     RUNNING = "running"  #: claimed by a worker that holds its lease
@@ -83,11 +83,11 @@ def new_job_id() -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def from_timestamp(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def to_timestamp(dt: datetime | None) -> float | None:

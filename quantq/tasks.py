@@ -15,8 +15,9 @@ import importlib
 import inspect
 import math
 import typing
+from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 

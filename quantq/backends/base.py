@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 import dataclasses
 import time
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from quantq import jobs
 
@@ -211,10 +212,10 @@ class Backend(abc.ABC):
         self.wait_for_work(queues, timeout)
         return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)
 
-    def ping(self) -> None:
+    def ping(self) -> None:  # noqa: B027 (a default: in-process backends are always there)
         """Raise ``BackendUnavailable`` unless the backend answers."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default: nothing to release)
         """Release connections.  Safe to call twice."""
 
     def __enter__(self) -> Backend:

@@ -11,8 +11,9 @@ import itertools
 import secrets
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from quantq import errors, jobs
 from quantq.backends import base

@@ -12,9 +12,10 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -48,8 +49,8 @@ JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON output.")
 
 @app.callback()
 def main_options(
-    url: Optional[str] = typer.Option(None, "--url", help="Backend URL (default: $QUANTQ_URL, quantq.yml, or the embedded SQLite file)."),
-    config: Optional[str] = typer.Option(None, "--config", help="Config file (default: $QUANTQ_CONFIG or ./quantq.yml)."),
+    url: str | None = typer.Option(None, "--url", help="Backend URL (default: $QUANTQ_URL, quantq.yml, or the embedded SQLite file)."),
+    config: str | None = typer.Option(None, "--config", help="Config file (default: $QUANTQ_CONFIG or ./quantq.yml)."),
 ) -> None:
     state.url = url
     state.config = config
@@ -107,25 +108,25 @@ def _get_job(backend: backends.Backend, job_id: str) -> jobs.Job:
 @app.command()
 @handle_errors
 def worker(
-    queues: Optional[str] = typer.Option(None, "--queues", "-q", help="Comma-separated queues to serve (default: default)."),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", help="Jobs run at once (default: CPU count)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Worker id (default: $WORKER_NAME or host-pid)."),
+    queues: str | None = typer.Option(None, "--queues", "-q", help="Comma-separated queues to serve (default: default)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", "-c", help="Jobs run at once (default: CPU count)."),
+    name: str | None = typer.Option(None, "--name", help="Worker id (default: $WORKER_NAME or host-pid)."),
     burst: bool = typer.Option(False, "--burst", help="Exit once the queues are empty."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="process (isolated, default) or thread (I/O-bound tasks)."),
-    lease: Optional[float] = typer.Option(None, "--lease", help="Lease seconds (default 30; $QUANTQ_LEASE)."),
-    job_timeout: Optional[float] = typer.Option(None, "--timeout", help="Timeout for jobs that set none ($MAX_JOB_TIME)."),
-    grace: Optional[float] = typer.Option(None, "--grace", help="Seconds running jobs get to finish on SIGTERM (default 30)."),
-    imports: Optional[list[str]] = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
-    poll_interval: Optional[float] = typer.Option(None, "--poll-interval", help="Longest idle wait in seconds ($POLL_TIMEOUT)."),
-    retry_backoff: Optional[float] = typer.Option(None, "--retry-backoff", help="First retry delay in seconds (doubles per attempt)."),
-    max_memory_mb: Optional[int] = typer.Option(None, "--max-memory-mb", help="Address-space limit per child process."),
-    status_interval: Optional[float] = typer.Option(None, "--status-interval", help="Seconds between status lines (0: off)."),
-    log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json."),
-    log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error."),
-    bridges: Optional[list[str]] = typer.Option(None, "--bridge", help="Also serve a foreign queue: seed001, seed000 (repeatable)."),
-    prefetch: Optional[int] = typer.Option(None, "--prefetch", help="Jobs claimed ahead of free slots (default 1; more for tiny jobs)."),
-    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Most short jobs lined up in one slot (default 64; 1 hands over one at a time)."),
-    strict_sandbox: Optional[bool] = typer.Option(
+    mode: str | None = typer.Option(None, "--mode", help="process (isolated, default) or thread (I/O-bound tasks)."),
+    lease: float | None = typer.Option(None, "--lease", help="Lease seconds (default 30; $QUANTQ_LEASE)."),
+    job_timeout: float | None = typer.Option(None, "--timeout", help="Timeout for jobs that set none ($MAX_JOB_TIME)."),
+    grace: float | None = typer.Option(None, "--grace", help="Seconds running jobs get to finish on SIGTERM (default 30)."),
+    imports: list[str] | None = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
+    poll_interval: float | None = typer.Option(None, "--poll-interval", help="Longest idle wait in seconds ($POLL_TIMEOUT)."),
+    retry_backoff: float | None = typer.Option(None, "--retry-backoff", help="First retry delay in seconds (doubles per attempt)."),
+    max_memory_mb: int | None = typer.Option(None, "--max-memory-mb", help="Address-space limit per child process."),
+    status_interval: float | None = typer.Option(None, "--status-interval", help="Seconds between status lines (0: off)."),
+    log_format: str | None = typer.Option(None, "--log-format", help="text or json."),
+    log_level: str | None = typer.Option(None, "--log-level", help="debug, info, warning or error."),
+    bridges: list[str] | None = typer.Option(None, "--bridge", help="Also serve a foreign queue: seed001, seed000 (repeatable)."),
+    prefetch: int | None = typer.Option(None, "--prefetch", help="Jobs claimed ahead of free slots (default 1; more for tiny jobs)."),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="Most short jobs lined up in one slot (default 64; 1 hands over one at a time)."),
+    strict_sandbox: bool | None = typer.Option(
         None, "--strict-sandbox/--no-strict-sandbox",
         help="Refuse user strategy code unless the sandbox's process layout, limits, Landlock and seccomp are all "
         "active (default: strict; $QUANTQ_STRICT_SANDBOX=0 turns it off).",
@@ -174,9 +175,9 @@ def run_worker(loaded: settings.Settings, *, burst: bool = False) -> None:
 @app.command()
 @handle_errors
 def up(
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", help="Jobs run at once (default: CPU count)."),
-    queues: Optional[str] = typer.Option(None, "--queues", "-q", help="Queues to serve (default: default)."),
-    imports: Optional[list[str]] = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", "-c", help="Jobs run at once (default: CPU count)."),
+    queues: str | None = typer.Option(None, "--queues", "-q", help="Queues to serve (default: default)."),
+    imports: list[str] | None = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
     no_api: bool = typer.Option(False, "--no-api", help="Do not serve the HTTP API."),
 ) -> None:
     """Everything on one machine: workers, the scheduler (due jobs, lost leases, expired results) and the API."""
@@ -201,10 +202,10 @@ def _start_api_thread(loaded: settings.Settings) -> None:
 @app.command()
 @handle_errors
 def api(
-    host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1; $QUANTQ_API_HOST)."),
-    port: Optional[int] = typer.Option(None, "--port", help="Port (default 8000; $QUANTQ_API_PORT)."),
+    host: str | None = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1; $QUANTQ_API_HOST)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default 8000; $QUANTQ_API_PORT)."),
     insecure: bool = typer.Option(False, "--insecure", help="Allow binding beyond loopback with no API keys."),
-    imports: Optional[list[str]] = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
+    imports: list[str] | None = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
 ) -> None:
     """Serve the HTTP API alone (workers run elsewhere)."""
     from quantq.api import serve
@@ -243,19 +244,19 @@ def scheduler(
 @handle_errors
 def enqueue(
     task: str = typer.Argument(..., help="Task name, e.g. quantq.sleep."),
-    args: Optional[str] = typer.Option(None, "--args", help="Task arguments as a JSON object, or @file.json."),
-    queue: Optional[str] = typer.Option(None, "--queue", "-q"),
-    priority: Optional[str] = typer.Option(None, "--priority", "-p", help="high, normal, low or 0-9 (9 first)."),
-    delay: Optional[float] = typer.Option(None, "--delay", help="Seconds to wait before the job may run."),
-    run_at: Optional[str] = typer.Option(None, "--run-at", help="ISO 8601 time with offset."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per attempt before the job is killed."),
-    max_attempts: Optional[int] = typer.Option(None, "--max-attempts"),
-    job_id: Optional[str] = typer.Option(None, "--id", help="Your own job id (enqueueing it twice is a no-op)."),
-    meta: Optional[str] = typer.Option(None, "--meta", help="JSON object kept with the job."),
+    args: str | None = typer.Option(None, "--args", help="Task arguments as a JSON object, or @file.json."),
+    queue: str | None = typer.Option(None, "--queue", "-q"),
+    priority: str | None = typer.Option(None, "--priority", "-p", help="high, normal, low or 0-9 (9 first)."),
+    delay: float | None = typer.Option(None, "--delay", help="Seconds to wait before the job may run."),
+    run_at: str | None = typer.Option(None, "--run-at", help="ISO 8601 time with offset."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds per attempt before the job is killed."),
+    max_attempts: int | None = typer.Option(None, "--max-attempts"),
+    job_id: str | None = typer.Option(None, "--id", help="Your own job id (enqueueing it twice is a no-op)."),
+    meta: str | None = typer.Option(None, "--meta", help="JSON object kept with the job."),
     wait: bool = typer.Option(False, "--wait", help="Show progress and print the result."),
     immediate: bool = typer.Option(False, "--immediate", help="Run it here and now, in this process (no worker)."),
-    imports: Optional[list[str]] = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
-    wait_timeout: Optional[float] = typer.Option(None, "--wait-timeout", help="Give up waiting after this many seconds."),
+    imports: list[str] | None = typer.Option(None, "--import", "-i", help="Module with your tasks (repeatable)."),
+    wait_timeout: float | None = typer.Option(None, "--wait-timeout", help="Give up waiting after this many seconds."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Enqueue a job; prints its id, or with --wait its result."""
@@ -356,11 +357,11 @@ def retry(job_id: str, json_out: bool = JsonOpt) -> None:
 @app.command(name="jobs")
 @handle_errors
 def list_jobs(
-    status_filter: Optional[list[str]] = typer.Option(None, "--status", "-s", help="Status to show (repeatable)."),
-    queue: Optional[str] = typer.Option(None, "--queue", "-q"),
-    task: Optional[str] = typer.Option(None, "--task", "-t"),
+    status_filter: list[str] | None = typer.Option(None, "--status", "-s", help="Status to show (repeatable)."),
+    queue: str | None = typer.Option(None, "--queue", "-q"),
+    task: str | None = typer.Option(None, "--task", "-t"),
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=10000),
-    before: Optional[str] = typer.Option(None, "--before", help="Continue after this job id (pagination)."),
+    before: str | None = typer.Option(None, "--before", help="Continue after this job id (pagination)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """List jobs, newest first."""
@@ -428,8 +429,8 @@ def stats(json_out: bool = JsonOpt) -> None:
 @app.command()
 @handle_errors
 def purge(
-    queue: Optional[str] = typer.Option(None, "--queue", "-q", help="Only this queue."),
-    status_filter: Optional[list[str]] = typer.Option(None, "--status", "-s",
+    queue: str | None = typer.Option(None, "--queue", "-q", help="Only this queue."),
+    status_filter: list[str] | None = typer.Option(None, "--status", "-s",
                                                       help="Statuses to delete (default: completed, failed, cancelled)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
     json_out: bool = JsonOpt,

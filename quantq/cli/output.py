@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -29,7 +30,7 @@ def error(message: str) -> None:
 def ago(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    seconds = (datetime.now(timezone.utc) - moment).total_seconds()
+    seconds = (datetime.now(UTC) - moment).total_seconds()
     if seconds < 0:
         return f"in {_span(-seconds)}"
     return f"{_span(seconds)} ago"

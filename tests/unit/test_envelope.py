@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ def test_smallest_submission_gets_the_defaults() -> None:
 def test_generated_ids_are_unique_and_time_ordered() -> None:
     ids = [jobs.new_job_id() for _ in range(2000)]
     assert len(set(ids)) == 2000
-    assert ids == sorted(ids) or all(a[:13] <= b[:13] for a, b in zip(ids, ids[1:]))
+    assert ids == sorted(ids) or all(a[:13] <= b[:13] for a, b in zip(ids, ids[1:], strict=False))
     assert all(i[14] == "7" for i in ids)  # version nibble
 
 
@@ -70,7 +70,7 @@ def test_priority_words_and_numbers() -> None:
 
 
 def test_delay_and_run_at_schedule_the_job() -> None:
-    now = datetime(2026, 1, 2, 9, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
     delayed = envelope.parse_submission({"task": "x", "delay": 90}, now=now)
     assert delayed.status is jobs.JobStatus.SCHEDULED and delayed.run_at == now + timedelta(seconds=90)
     at = envelope.parse_submission({"task": "x", "run_at": "2026-01-02T10:30:00+01:00"}, now=now)
