@@ -37,6 +37,7 @@ PROMOTE_EVERY = 0.5
 PRUNE_EVERY = 60.0
 BATCH_SLICE = 0.01  #: when jobs are short, a slot is handed about this many seconds of work at once
 BATCH_MAX = 64  #: default for the most jobs lined up in one slot
+LINES_HELD = 3  #: lines held per slot while jobs are lined up: the running one, the next, and room for a claim
 HANDOVER_WAIT = 0.002  #: longest an idle worker's claimer waits for the supervisor to take its claims
 
 
@@ -200,10 +201,10 @@ class Worker:
 
     def _capacity(self, depth: int | None = None) -> int:
         """Claims this worker holds at most: lined up in slots, plus the prefetch.  While jobs
-        are lined up, a second line per slot waits in the inbox: a slot that ends its line
-        gets the next at once instead of waiting out a claim's round trip."""
+        are lined up, more lines per slot wait in the inbox: a slot that ends its line gets
+        the next at once, and a line's worth of claims is on its way meanwhile."""
         depth = self._depth if depth is None else depth
-        return len(self.slots) * depth * (2 if depth > 1 else 1) + self.options.prefetch
+        return len(self.slots) * depth * (LINES_HELD if depth > 1 else 1) + self.options.prefetch
 
     def _note_run_time(self, task: str, seconds: float) -> None:
         """Line up more jobs per slot while they are short (round trips, not work, would
@@ -248,9 +249,11 @@ class Worker:
                 self._free_cond.notify_all()
 
     def _claim_threshold(self) -> int:
-        """Room that makes a claim worth its round trip: one job, or half the room while
-        jobs are lined up in slots (so claims come in big batches)."""
-        return 1 if self._depth == 1 else max(1, self._capacity() // 2)
+        """Room that makes a claim worth its round trip: one job, or a line per slot while
+        jobs are lined up (claims in batches big enough to pay for the round trip, small
+        enough that their first jobs start soon and the store is not held up long: on
+        Redis a 128-job claim is about 2 ms of the server's time)."""
+        return 1 if self._depth == 1 else max(1, len(self.slots) * self._depth)
 
     # ---- claiming (claimer thread) ---------------------------------------------------------
 
@@ -259,7 +262,7 @@ class Worker:
         wait = False  #: the queues were found empty: the next claim first waits for work
         while not self._draining.is_set():
             with self._free_cond:
-                # with jobs lined up in slots, claim in big batches: once half the room is free
+                # with jobs lined up in slots, claim in batches: once a line per slot is free
                 while self._free < self._claim_threshold() and not self._draining.is_set():
                     self._free_cond.wait(1.0)
                 want = self._free
