@@ -97,3 +97,27 @@ def test_record_roundtrip_is_lossless_json() -> None:
 def test_bad_record_is_an_envelope_error() -> None:
     with pytest.raises(errors.EnvelopeError, match="not a job record"):
         envelope.from_record({"task": "x"})
+
+
+@pytest.mark.parametrize("text", [
+    "{}", '{"a":1}', '{"a": [1, 2.5, null, true], "b": {"c": "é"}}', "[]", "[1,2]", '"text"', "3", "null",
+    " {}", '{"a":1} ', '\n{"a": 1}\n', "NaN", '{"a":NaN}',
+])
+def test_fast_loads_reads_what_json_loads_reads(text: str) -> None:
+    fast, full = envelope.loads(text), json.loads(text)
+    assert type(fast) is type(full)
+    assert json.dumps(fast) == json.dumps(full)  # (compared as text: NaN != NaN)
+
+
+@pytest.mark.parametrize("text", ["", "{", '{"a":1}x', '{"a":1} {}', "{'a': 1}", "[1,]"])
+def test_fast_loads_refuses_what_json_loads_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        envelope.loads(text)
+
+
+def test_fast_loads_gives_a_fresh_empty_object_each_time() -> None:
+    first = envelope.loads("{}")
+    first["x"] = 1  # a caller that fills its args must not change the next job's
+    assert envelope.loads("{}") == {}
