@@ -326,7 +326,7 @@ class RedisBackend(base.Backend):
         if self._ingest_waiting:  # foreign envelopes wait in an inbox: take them in, even under load
             ingested, self._ingest_waiting = self._ingest_waiting, []
             if sum(self.ingest(q) for q in ingested) and len(claims) < limit:
-                claims += self._claim_once(list(queues), worker_id, hostname, lease, limit - len(claims))
+                claims += self._claim_once(queues, worker_id, hostname, lease, limit - len(claims))
         return claims
 
     def _claim_once(self, queues: list[str], worker_id: str, hostname: str, lease: float, limit: int,
