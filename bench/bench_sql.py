@@ -16,6 +16,10 @@ Method (the same for every system):
   system is polled the same way, on its own store (so each pays ~0.25 ms on average for
   the polling).  quantq's worker runs the task in a thread (in its own process, as every
   peer does); its default process mode (an isolated child per slot) is in the note.
+* dead rows: the server here runs with autovacuum off, so each PostgreSQL contender's tables
+  are vacuumed before each measured phase (as a production server's autovacuum would have
+  done); otherwise a phase pays for the dead rows of every phase before it, and the latency
+  probes, run last, for some 100,000 (a claim then walks ~800 index pages: 4.7 ms).
 * quantq backend loop: the store alone, claiming 100 and reporting 100 per call in one
   thread, no worker: the counterpart of the plain SKIP LOCKED loop.
 Peers (the ``bench`` extra): pgqueuer, procrastinate, huey, plus a plain psycopg loop
@@ -63,6 +67,24 @@ class Result:
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+def vacuum_schema(schema: str) -> None:
+    """VACUUM ANALYZE every table of a PostgreSQL schema (see "dead rows" above)."""
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
+        for table in tables:
+            conn.execute(f'VACUUM ANALYZE "{schema}"."{table}"')
+
+
+def settle(url: str) -> None:
+    """Before a measured phase on quantq's store: vacuum it, on PostgreSQL."""
+    if url.startswith("postgres"):
+        from urllib.parse import parse_qs, urlsplit
+
+        vacuum_schema(parse_qs(urlsplit(url).query).get("schema", ["public"])[0])
 
 
 def spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
@@ -187,6 +209,7 @@ def quantq_drain(url: str, n: int, processes: int, concurrency: int, mode: str) 
         backend.purge(statuses=list(jobs.JobStatus))
         for i in range(0, n, 1000):
             backend.enqueue(submissions(min(1000, n - i)))
+        settle(url)
         run_all([spawn(quantq_worker(url, concurrency, mode, "--burst")) for _ in range(processes)])
         done = sum(s.counts["completed"] for s in backend.queue_stats())
         if done != n:
@@ -207,6 +230,7 @@ def quantq_latency(url: str, samples: int, mode: str = "thread") -> tuple[float,
     mode (quantq's default: each slot an isolated child) adds a pipe hop each way."""
     with backends.from_url(url) as backend:
         backend.purge(statuses=list(jobs.JobStatus))
+        settle(url)
         worker = spawn(quantq_worker(url, 1, mode))
         try:
             deadline = time.monotonic() + 30
@@ -258,6 +282,7 @@ def backend_loop_row(database: str, url: str, n: int) -> Result:
         backend.purge(statuses=list(jobs.JobStatus))
         for i in range(0, n, 1000):
             backend.enqueue(submissions(min(1000, n - i)))
+        settle(url)
         began = time.perf_counter()
         done = 0
         while claims := backend.claim(["default"], worker_id="loop", hostname="bench", lease=60, limit=100):
@@ -393,6 +418,7 @@ def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
         asyncio.run(with_queries(lambda q: q.enqueue(["noop"] * n, [None] * n, [0] * n)))
         with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
             conn.execute("TRUNCATE pgqueuer_log")
+        vacuum_schema(schema)
         run_all([spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "drain"]) for _ in range(processes)])
         with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
             left = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()[0]
@@ -406,6 +432,8 @@ def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
     single, bulk = asyncio.run(with_queries(enqueue))
     asyncio.run(with_queries(clear))
     one, two = drain(1), drain(2)
+    asyncio.run(with_queries(clear))
+    vacuum_schema(schema)
     # latency: a continuous worker; a job is done when pgqueuer has logged it successful
     worker = spawn([*PEER_MAIN, "--peer-worker", "pgqueuer", schema, "serve"])
     try:
@@ -453,6 +481,7 @@ def procrastinate_row(n: int, samples: int, scratch: Scratch) -> Result:
                 conn.execute("DELETE FROM procrastinate_jobs")
             for i in range(0, n, 1000):
                 noop.batch_defer(*[{}] * min(1000, n - i))
+            vacuum_schema(schema)
             run_all([spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "drain"]) for _ in range(processes)])
             with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
                 ok = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'").fetchone()[0]
@@ -466,6 +495,7 @@ def procrastinate_row(n: int, samples: int, scratch: Scratch) -> Result:
         one, two = drain(1), drain(2)
         with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
             conn.execute("DELETE FROM procrastinate_jobs")
+        vacuum_schema(schema)
         worker = spawn([*PEER_MAIN, "--peer-worker", "procrastinate", schema, "serve"])
         try:
             time.sleep(2.0)
@@ -521,6 +551,8 @@ def loop_row(n: int, scratch: Scratch) -> Result:
             conn.execute("TRUNCATE jobs")
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO jobs (task) VALUES (%s)", [("noop",)] * n)
+        vacuum_schema(schema)
+        with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
             procs = run_all([spawn([*PEER_MAIN, "--peer-worker", "loop", schema, ""]) for _ in range(processes)])
             done = conn.execute("SELECT count(*) FROM jobs WHERE status = 'done'").fetchone()[0]
         if done != n:
