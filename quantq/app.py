@@ -151,11 +151,15 @@ class JobHandle:
         return self.app.backend.retry(self.id)
 
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> Any:
-        """Block until the job finishes; return its result or raise why it did not complete."""
+        """Block until the job finishes; return its result or raise why it did not complete.
+        PostgreSQL tells the waiter when the job finishes; other backends are looked at up
+        to ``poll`` seconds apart (1 ms apart at first)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = min(poll, 0.01)
         while True:
-            job = self.fetch()
+            left = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            job = self.app.backend.wait_finished(self.id, left, poll=poll)
+            if job is None:
+                raise errors.JobNotFound(f"no job has id {self.id!r} (it may have expired)")
             if job.status is jobs.JobStatus.COMPLETED:
                 return job.result
             if job.status is jobs.JobStatus.FAILED:
@@ -165,5 +169,3 @@ class JobHandle:
                 raise errors.JobCancelled(f"job {self.id} was cancelled")
             if deadline is not None and time.monotonic() >= deadline:
                 raise errors.WaitTimeout(f"job {self.id} still {job.status.value} after {timeout}s")
-            time.sleep(delay)
-            delay = min(poll, delay * 2)

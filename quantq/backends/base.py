@@ -212,6 +212,21 @@ class Backend(abc.ABC):
         self.wait_for_work(queues, timeout)
         return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)
 
+    def wait_finished(self, job_id: str, timeout: float, *, poll: float = 0.05) -> jobs.Job | None:
+        """The job's record as soon as it is finished (completed, failed or cancelled), or as
+        it stands when ``timeout`` runs out; None when there is no such job.  The default
+        looks again and again, 1 ms apart at first, then up to ``poll`` apart; a backend that
+        can be told when a job finishes overrides it."""
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            job = self.get(job_id)
+            left = deadline - time.monotonic()
+            if job is None or job.finished or left <= 0:
+                return job
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, max(poll, 0.001))
+
     def ping(self) -> None:  # noqa: B027 (a default: in-process backends are always there)
         """Raise ``BackendUnavailable`` unless the backend answers."""
 

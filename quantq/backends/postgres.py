@@ -7,7 +7,8 @@ autocommit (a single statement is atomic), as do a single enqueue and a worker's
 completions: one round trip each, no BEGIN/COMMIT.  Every time
 that decides something (leases, due dates, TTLs) is the server's ``now()``.  Idle
 workers sleep in ``LISTEN`` on a dedicated connection and producers ``NOTIFY`` in the
-same transaction as their write.  A lost connection is retried with back-off; past
+same transaction as their write; so do callers waiting for a job to finish, woken by the
+NOTIFY of the statement that finishes it.  A lost connection is retried with back-off; past
 ``retry_for`` seconds the operation raises ``BackendUnavailable``.
 
 URL options (everything else goes to libpq): ``schema`` (default ``public``),
@@ -70,6 +71,81 @@ def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P")))
 
 
+class _FinishWatch:
+    """Tells callers waiting on jobs when one finishes: a session LISTENs on the channel that
+    the finishing statements NOTIFY (the job's id as the payload) and a thread wakes that id's
+    waiters.  A notice only wakes them: they read the record themselves, and look again every
+    ``RECHECK`` seconds anyway, so a notice missed (the session lost and reopened, a row
+    changed by hand) costs a waiter at most that long."""
+
+    TICK = 0.25  #: how often the thread looks up from its wait, to notice close()
+    RECHECK = 1.0
+
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], channel: str) -> None:
+        self._connect = connect
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._listening = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, job_id: str) -> threading.Event:
+        told = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(job_id, set()).add(told)
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="quantq-finish-watch", daemon=True)
+                self._thread.start()
+        # a notice sent before the LISTEN is lost: the waiter reads the record only after it
+        # (if no session can be had, the waiter just looks every RECHECK seconds)
+        self._listening.wait(self.RECHECK)
+        return told
+
+    def unwatch(self, job_id: str, told: threading.Event) -> None:
+        with self._lock:
+            waiting = self._waiters.get(job_id)
+            if waiting is not None:
+                waiting.discard(told)
+                if not waiting:
+                    del self._waiters[job_id]
+
+    def close(self) -> None:
+        self._closed = True
+        if self._thread is not None:
+            self._thread.join(2 * self.TICK)
+
+    def _wake(self, job_id: str | None) -> None:
+        with self._lock:
+            waiting = [e for es in self._waiters.values() for e in es] if job_id is None else list(self._waiters.get(job_id, ()))
+        for told in waiting:
+            told.set()
+
+    def _run(self) -> None:
+        delay = 0.05
+        while not self._closed:
+            try:
+                conn = self._connect()
+            except psycopg.Error:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.05
+            try:
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                self._listening.set()
+                self._wake(None)  # what finished while no session listened: look again
+                while not self._closed:
+                    for notice in conn.notifies(timeout=self.TICK):
+                        self._wake(notice.payload)
+            except psycopg.Error:
+                pass
+            finally:
+                self._listening.clear()
+                conn.close()
+                self._wake(None)
+
+
 class PostgresBackend(_sql.SQLBackend):
     def __init__(self, url: str, *, open_check: bool = True) -> None:
         """``open_check=False`` skips the schema check on open (``quantq migrate`` does its own)."""
@@ -102,6 +178,7 @@ class PostgresBackend(_sql.SQLBackend):
                 {**self._kwargs, "options": "-c TimeZone=UTC -c synchronous_commit=off"}, min(pool_min, 1), pool_max)
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
+        self._finish_watch = _FinishWatch(lambda: psycopg.connect(self._conninfo, **self._kwargs), f"{self.channel}_done")
         self._closed = False
         try:
             if open_check:
@@ -190,6 +267,7 @@ class PostgresBackend(_sql.SQLBackend):
         if self._closed:
             return
         self._closed = True
+        self._finish_watch.close()
         with self._listen_lock:
             if self._listener is not None:
                 self._listener.close()
@@ -250,6 +328,22 @@ class PostgresBackend(_sql.SQLBackend):
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
             self._listener = conn
         return self._listener
+
+    def wait_finished(self, job_id: str, timeout: float, *, poll: float = 0.05) -> jobs.Job | None:
+        """Woken by the NOTIFY of the statement that finishes the job (no polling: a waiter
+        costs the server nothing while it waits)."""
+        deadline = time.monotonic() + timeout
+        told = self._finish_watch.watch(job_id)
+        try:
+            while True:
+                told.clear()  # (before the read: a notice from now on means look again)
+                job = self.get(job_id)
+                left = deadline - time.monotonic()
+                if job is None or job.finished or left <= 0:
+                    return job
+                told.wait(min(left, self._finish_watch.RECHECK))
+        finally:
+            self._finish_watch.unwatch(job_id, told)
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """LISTEN first, then look, then sleep until a NOTIFY or the timeout."""

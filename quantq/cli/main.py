@@ -299,7 +299,7 @@ def _wait_with_progress(quantq_app: App, job_id: str, wait_timeout: float | None
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.WaitTimeout(f"job {job_id} still {job.status.value} after {wait_timeout}s (it goes on)")
-            time.sleep(0.1)
+            backend.wait_finished(job_id, 0.1)  # (returns early when it finishes; the bar is redrawn from the next read)
 
 
 def _print_outcome(job: jobs.Job, json_out: bool) -> None:

@@ -362,6 +362,53 @@ def test_wait_and_claim_takes_work_that_arrives_while_it_waits(backend: Backend)
     assert wait_and_claim(0.05) == []  # and nothing is handed out twice
 
 
+def test_wait_finished_returns_each_way_a_job_can_end(backend: Backend) -> None:
+    assert backend.wait_finished("nope", 0.1) is None
+    backend.enqueue([make(id="ok"), make(id="bad", max_attempts=1), make(id="gone")])
+    started = time.monotonic()
+    assert backend.wait_finished("ok", 0.2).status is S.QUEUED  # not finished: as it stands at the timeout
+    assert time.monotonic() - started >= 0.15
+    claims = {c.job_id: c for c in backend.claim(["default"], worker_id="w1", hostname="host-a", lease=LEASE, limit=3)}
+
+    def finish() -> None:
+        backend.complete(claims["ok"], {"n": 1})
+        backend.fail(claims["bad"], jobs.JobError(type="ValueError", message="no"))
+        backend.cancel("gone")
+
+    timer = threading.Timer(0.2, finish)
+    timer.start()
+    started = time.monotonic()
+    done = backend.wait_finished("ok", 10.0)
+    assert time.monotonic() - started < 2.0
+    assert done.status is S.COMPLETED and done.result == {"n": 1}
+    timer.join()
+    assert backend.wait_finished("bad", 10.0).status is S.FAILED
+    assert backend.wait_finished("gone", 10.0).status is S.CANCELLED
+    started = time.monotonic()
+    assert backend.wait_finished("ok", 10.0).result == {"n": 1}  # finished already: no wait
+    assert time.monotonic() - started < 1.0
+
+
+def test_wait_finished_serves_many_waiters_at_once(backend: Backend) -> None:
+    backend.enqueue([make(id=f"j{i}") for i in range(6)])
+    claims = backend.claim(["default"], worker_id="w1", hostname="host-a", lease=LEASE, limit=6)
+    seen: dict[str, jobs.Job | None] = {}
+
+    def wait(job_id: str) -> None:
+        seen[job_id] = backend.wait_finished(job_id, 10.0)
+
+    waiters = [threading.Thread(target=wait, args=(f"j{i}",)) for i in range(6)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.2)
+    backend.report([Outcome(claim=c, result=c.job_id) for c in claims])  # one batch finishes them all
+    started = time.monotonic()
+    for t in waiters:
+        t.join(10)
+    assert time.monotonic() - started < 2.0
+    assert {k: (v.status, v.result) for k, v in seen.items() if v} == {f"j{i}": (S.COMPLETED, f"j{i}") for i in range(6)}
+
+
 def test_backend_clock_is_timezone_aware_utc(backend: Backend) -> None:
     now = backend.now()
     assert now.tzinfo is not None and now.utcoffset() == timedelta(0)

@@ -227,6 +227,63 @@ def test_a_waiting_worker_wakes_on_another_connections_write(server_url: str) ->
             assert waiter.claim(["default"], worker_id="w", hostname="h", lease=30)
 
 
+@pytest.fixture
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    yield from open_server("postgres", tmp_path)
+
+
+def test_postgres_waiters_are_told_when_jobs_finish(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The NOTIFY of the statement that finishes a job wakes its waiters: with their fallback
+    look an hour away, every way a job ends, by another session, still wakes them at once."""
+    from quantq.backends.postgres import _FinishWatch
+
+    monkeypatch.setattr(_FinishWatch, "RECHECK", 3600.0)
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as worker:
+        worker.enqueue([make(id=f"j{i}") for i in range(5)] + [make(id="bad", max_attempts=1), make(id="gone")])
+        claims = {c.job_id: c for c in worker.claim(["default"], worker_id="w", hostname="h", lease=30, limit=7)}
+        endings = {
+            "j0": lambda: worker.complete(claims["j0"], 0),  # one completion
+            "j1": lambda: worker.report([Outcome(claim=claims[f"j{i}"], result=i) for i in (1, 2, 3)]),  # a batch
+            "j4": lambda: worker.acknowledge([Outcome(claim=claims["j4"], result=4)]),
+            "bad": lambda: worker.fail(claims["bad"], jobs.JobError(type="E", message="no")),
+            "gone": lambda: worker.cancel("gone"),
+        }
+        for job_id, end in endings.items():
+            timer = threading.Timer(0.2, end)
+            timer.start()
+            started = time.monotonic()
+            done = waiter.wait_finished(job_id, 60.0)
+            timer.join()
+            assert time.monotonic() - started < 5.0, job_id
+            assert done is not None and done.finished, job_id
+        assert [waiter.wait_finished(f"j{i}", 0).result for i in (2, 3)] == [2, 3]
+
+
+def test_postgres_waiters_outlive_their_listening_session(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listening session cut (a server restart): the watcher opens another and wakes every
+    waiter to look again, so a job that finished meanwhile is not waited on for RECHECK."""
+    from quantq.backends.postgres import _FinishWatch
+
+    monkeypatch.setattr(_FinishWatch, "RECHECK", 3600.0)
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as worker, raw_connect(pg_url) as admin:
+        worker.enqueue([make(id="a"), make(id="b")])
+        claims = {c.job_id: c for c in worker.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)}
+        threading.Timer(0.2, lambda: worker.complete(claims["a"], "a")).start()
+        assert waiter.wait_finished("a", 60.0).result == "a"  # the watcher is listening
+
+        def cut_and_finish() -> None:
+            execute(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                    (waiter.application_name,))
+            worker.complete(claims["b"], "b")  # perhaps while no session listens
+
+        timer = threading.Timer(0.2, cut_and_finish)
+        timer.start()
+        started = time.monotonic()
+        assert waiter.wait_finished("b", 60.0).result == "b"
+        timer.join()
+        assert time.monotonic() - started < 10.0
+
+
 # ---- dropped connections and an unreachable server -----------------------------------------
 
 

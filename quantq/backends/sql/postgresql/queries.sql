@@ -10,6 +10,8 @@
 -- told a batch's size, the planner would rather scan the whole table than look 200 ids up, and
 -- with statistics that show nothing running it expects that scan to yield one row (25 ms for 300
 -- completions in a 20,000-row table, growing with the table).  Unseen, a list counts as a few.
+-- Every statement that finishes a job (completed, failed, cancelled) NOTIFYs its id on
+-- '{schema}.{p}jobs_done', in the same transaction: callers waiting on it are told at the commit.
 
 -- name: insert_job
 INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
@@ -80,7 +82,7 @@ SET status = 'completed', result = %(result)s::jsonb, progress = 100, finished_a
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + result_ttl * interval '1 second'
 WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
-RETURNING *;
+RETURNING *, pg_notify('{schema}.{p}jobs_done', id);
 
 -- name: complete_many
 -- A worker's batch of completions in one statement.  It returns only the columns a completion
@@ -91,7 +93,8 @@ SET status = 'completed', result = o.result::jsonb, progress = 100, finished_at 
     expires_at = now() + j.result_ttl * interval '1 second'
 FROM unnest((SELECT %(ids)s::text[]), (SELECT %(tokens)s::text[]), (SELECT %(results)s::text[])) AS o(id, token, result)
 WHERE j.id = o.id AND j.lease_token = o.token AND j.status = (SELECT 'running') AND j.lease_expires_at > now()
-RETURNING j.id, j.progress, j.status_message, j.finished_at, j.updated_at, o.token AS claim_token;
+RETURNING j.id, j.progress, j.status_message, j.finished_at, j.updated_at, o.token AS claim_token,
+          pg_notify('{schema}.{p}jobs_done', j.id);
 
 -- name: fail_final
 UPDATE {jobs}
@@ -99,7 +102,7 @@ SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
 WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
-RETURNING *;
+RETURNING *, pg_notify('{schema}.{p}jobs_done', id);
 
 -- name: fail_retry
 UPDATE {jobs}
@@ -113,7 +116,8 @@ UPDATE {jobs}
 SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at = now(),
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
-WHERE seq = %(seq)s;
+WHERE seq = %(seq)s
+RETURNING pg_notify('{schema}.{p}jobs_done', id);
 
 -- name: release
 UPDATE {jobs}
@@ -126,7 +130,7 @@ UPDATE {jobs}
 SET status = 'cancelled', finished_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
 WHERE id = %(id)s AND status IN ('scheduled', 'queued', 'running')
-RETURNING *;
+RETURNING *, pg_notify('{schema}.{p}jobs_done', id);
 
 -- name: retry
 UPDATE {jobs}
@@ -146,7 +150,8 @@ UPDATE {jobs}
 SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at = now(),
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
-WHERE status = 'running' AND lease_expires_at <= now() AND attempts >= max_attempts;
+WHERE status = 'running' AND lease_expires_at <= now() AND attempts >= max_attempts
+RETURNING pg_notify('{schema}.{p}jobs_done', id);
 
 -- name: reap_requeue
 UPDATE {jobs}
