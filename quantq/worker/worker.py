@@ -94,6 +94,9 @@ class Worker:
         self._inbox: collections.deque[jobs.Claim] = collections.deque()
         self._free = 0
         self._free_cond = threading.Condition()
+        #: slots that have said ready once: only their room is claimed for (a child that is still
+        #: importing and warming up, seconds on a busy machine, would hold its jobs' leases idle)
+        self._warm: set[int] = set()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._poller = select.poll()
@@ -200,11 +203,13 @@ class Worker:
             self._free = self._capacity()
 
     def _capacity(self, depth: int | None = None) -> int:
-        """Claims this worker holds at most: lined up in slots, plus the prefetch.  While jobs
-        are lined up, more lines per slot wait in the inbox: a slot that ends its line gets
-        the next at once, and a line's worth of claims is on its way meanwhile."""
+        """Claims this worker holds at most: lined up in its slots that are ready, plus the
+        prefetch.  While jobs are lined up, more lines per slot wait in the inbox: a slot that
+        ends its line gets the next at once, and a line's worth of claims is on its way meanwhile."""
         depth = self._depth if depth is None else depth
-        return len(self.slots) * depth * (LINES_HELD if depth > 1 else 1) + self.options.prefetch
+        if not self._warm:
+            return 0
+        return len(self._warm) * depth * (LINES_HELD if depth > 1 else 1) + self.options.prefetch
 
     def _note_run_time(self, task: str, seconds: float) -> None:
         """Line up more jobs per slot while they are short (round trips, not work, would
@@ -253,7 +258,7 @@ class Worker:
         jobs are lined up (claims in batches big enough to pay for the round trip, small
         enough that their first jobs start soon and the store is not held up long: on
         Redis a 128-job claim is about 2 ms of the server's time)."""
-        return 1 if self._depth == 1 else max(1, len(self.slots) * self._depth)
+        return 1 if self._depth == 1 else max(1, len(self._warm) * self._depth)
 
     # ---- claiming (claimer thread) ---------------------------------------------------------
 
@@ -477,6 +482,12 @@ class Worker:
         claim = slot.claim
         if kind == "ready":
             slot.ready = True
+            if slot.index not in self._warm:  # its room, claimed for from now on
+                with self._free_cond:
+                    before = self._capacity()
+                    self._warm.add(slot.index)
+                    self._free += self._capacity() - before
+                    self._free_cond.notify_all()
             for note in message.get("notes") or ():
                 self._log_note("child.warmup", note, slot=slot.index, pid=slot.pid())
             return None

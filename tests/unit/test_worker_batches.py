@@ -77,6 +77,22 @@ def test_short_jobs_are_lined_up_and_each_runs_exactly_once(tmp_path: Path, mode
     assert all(backend.get(j.id).status is S.COMPLETED for j in queued)
 
 
+def test_nothing_is_claimed_for_a_slot_that_is_still_starting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child still importing and warming up (seconds on a busy machine) is not claimed for:
+    its jobs would sit with their leases running and started_at stamped, while any other
+    worker could have run them."""
+    monkeypatch.setenv("QUANTQ_TEST_SLOW_START", "1.5")
+    log = tmp_path / "runs.log"
+    backend = MemoryBackend()
+    queued = backend.enqueue([record(log) for _ in range(3)])
+    with Running(backend, concurrency=2, imports=(*FIXTURES, "tests.fixtures.slow_start")):
+        time.sleep(1.0)
+        assert [backend.get(j.id).status for j in queued] == [S.QUEUED] * 3
+        wait_for(lambda: finished(backend, [j.id for j in queued]), what="3 jobs")
+    assert all(backend.get(j.id).status is S.COMPLETED and backend.get(j.id).attempts == 1 for j in queued)
+    assert executions(log) == Counter({j.id: 1 for j in queued})
+
+
 def test_batch_1_hands_over_one_job_at_a_time(tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
     backend = MemoryBackend()
