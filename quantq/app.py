@@ -152,8 +152,8 @@ class JobHandle:
 
     def wait(self, timeout: float | None = None, poll: float = 0.05) -> Any:
         """Block until the job finishes; return its result or raise why it did not complete.
-        PostgreSQL tells the waiter when the job finishes; other backends are looked at up
-        to ``poll`` seconds apart (1 ms apart at first)."""
+        PostgreSQL and Redis tell the waiter when the job finishes; other backends are looked
+        at up to ``poll`` seconds apart (1 ms apart at first)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = 3600.0 if deadline is None else max(0.0, deadline - time.monotonic())

@@ -38,6 +38,7 @@ from psycopg.types.string import TextLoader
 
 from quantq import errors, jobs
 from quantq.backends import _sql, migrations, redact
+from quantq.backends._finish_watch import FinishWatch
 
 T = TypeVar("T")
 DIALECT = "postgresql"
@@ -69,81 +70,6 @@ def _connection_lost(exc: BaseException) -> bool:
     down, 57P0x), as opposed to a deadlock or serialization failure on a live session."""
     state = getattr(exc, "sqlstate", None)
     return isinstance(exc, psycopg.OperationalError) and (state is None or state.startswith(("08", "57P")))
-
-
-class _FinishWatch:
-    """Tells callers waiting on jobs when one finishes: a session LISTENs on the channel that
-    the finishing statements NOTIFY (the job's id as the payload) and a thread wakes that id's
-    waiters.  A notice only wakes them: they read the record themselves, and look again every
-    ``RECHECK`` seconds anyway, so a notice missed (the session lost and reopened, a row
-    changed by hand) costs a waiter at most that long."""
-
-    TICK = 0.25  #: how often the thread looks up from its wait, to notice close()
-    RECHECK = 1.0
-
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], channel: str) -> None:
-        self._connect = connect
-        self._channel = channel
-        self._lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event]] = {}
-        self._listening = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def watch(self, job_id: str) -> threading.Event:
-        told = threading.Event()
-        with self._lock:
-            self._waiters.setdefault(job_id, set()).add(told)
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._run, name="quantq-finish-watch", daemon=True)
-                self._thread.start()
-        # a notice sent before the LISTEN is lost: the waiter reads the record only after it
-        # (if no session can be had, the waiter just looks every RECHECK seconds)
-        self._listening.wait(self.RECHECK)
-        return told
-
-    def unwatch(self, job_id: str, told: threading.Event) -> None:
-        with self._lock:
-            waiting = self._waiters.get(job_id)
-            if waiting is not None:
-                waiting.discard(told)
-                if not waiting:
-                    del self._waiters[job_id]
-
-    def close(self) -> None:
-        self._closed = True
-        if self._thread is not None:
-            self._thread.join(2 * self.TICK)
-
-    def _wake(self, job_id: str | None) -> None:
-        with self._lock:
-            waiting = [e for es in self._waiters.values() for e in es] if job_id is None else list(self._waiters.get(job_id, ()))
-        for told in waiting:
-            told.set()
-
-    def _run(self) -> None:
-        delay = 0.05
-        while not self._closed:
-            try:
-                conn = self._connect()
-            except psycopg.Error:
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            delay = 0.05
-            try:
-                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                self._listening.set()
-                self._wake(None)  # what finished while no session listened: look again
-                while not self._closed:
-                    for notice in conn.notifies(timeout=self.TICK):
-                        self._wake(notice.payload)
-            except psycopg.Error:
-                pass
-            finally:
-                self._listening.clear()
-                conn.close()
-                self._wake(None)
 
 
 class PostgresBackend(_sql.SQLBackend):
@@ -178,7 +104,7 @@ class PostgresBackend(_sql.SQLBackend):
                 {**self._kwargs, "options": "-c TimeZone=UTC -c synchronous_commit=off"}, min(pool_min, 1), pool_max)
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
-        self._finish_watch = _FinishWatch(lambda: psycopg.connect(self._conninfo, **self._kwargs), f"{self.channel}_done")
+        self._finish_watch = FinishWatch(self._listen_finished, "quantq-finish-watch")
         self._closed = False
         try:
             if open_check:
@@ -332,18 +258,16 @@ class PostgresBackend(_sql.SQLBackend):
     def wait_finished(self, job_id: str, timeout: float, *, poll: float = 0.05) -> jobs.Job | None:
         """Woken by the NOTIFY of the statement that finishes the job (no polling: a waiter
         costs the server nothing while it waits)."""
-        deadline = time.monotonic() + timeout
-        told = self._finish_watch.watch(job_id)
-        try:
-            while True:
-                told.clear()  # (before the read: a notice from now on means look again)
-                job = self.get(job_id)
-                left = deadline - time.monotonic()
-                if job is None or job.finished or left <= 0:
-                    return job
-                told.wait(min(left, self._finish_watch.RECHECK))
-        finally:
-            self._finish_watch.unwatch(job_id, told)
+        return self._finish_watch.wait_finished(self.get, job_id, timeout)
+
+    def _listen_finished(self, ready: Callable[[], None], told: Callable[[str], None], closed: Callable[[], bool]) -> None:
+        """One session for the finish watch: LISTEN where the finishing statements NOTIFY."""
+        with psycopg.connect(self._conninfo, **self._kwargs) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(f"{self.channel}_done")))
+            ready()
+            while not closed():
+                for notice in conn.notifies(timeout=FinishWatch.TICK):
+                    told(notice.payload)
 
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """LISTEN first, then look, then sleep until a NOTIFY or the timeout."""

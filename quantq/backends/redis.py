@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -30,6 +30,7 @@ from redis.retry import Retry
 
 from quantq import envelope, errors, jobs
 from quantq.backends import base
+from quantq.backends._finish_watch import FinishWatch
 from quantq.backends.redis_keys import (
     WAKE,
     Keys,
@@ -57,6 +58,7 @@ SCRIPTS = (
 CHUNK = 1000  # jobs per script call: keeps each script short so Redis stays responsive
 INGEST_BATCH = 200
 MAX_BLOCK = 5.0  # longest single blocking wait (below the socket timeout)
+FINISH_EVENTS = frozenset({"completed", "failed", "cancelled"})  #: the events that end a job
 
 
 def _load_scripts() -> dict[str, str]:
@@ -78,6 +80,7 @@ class RedisBackend(base.Backend):
         self.url = url
         self.keys = Keys(options.prefix)
         self._channel = self.keys.events if options.events == "pubsub" else ""
+        self._finish_watch = FinishWatch(self._listen_finished, "quantq-finish-watch")
         self._where = redis_py.connection.parse_url(options.client_url).get("host", "?")
         self._cluster = options.cluster
         try:
@@ -191,6 +194,7 @@ class RedisBackend(base.Backend):
         if self._closed.is_set():
             return
         self._closed.set()
+        self._finish_watch.close()
         for waiter in self._waiters.values():
             waiter.stop()
         if self._pending:
@@ -615,6 +619,35 @@ class RedisBackend(base.Backend):
                 waiter.start()
             waiter.arm()
         self._woken.wait(timeout)
+
+    def wait_finished(self, job_id: str, timeout: float, *, poll: float = 0.05) -> jobs.Job | None:
+        """Woken by the job's ``completed``, ``failed`` or ``cancelled`` event; with events
+        off (``?events=off``), the default's polling."""
+        if not self._channel:
+            return super().wait_finished(job_id, timeout, poll=poll)
+        return self._finish_watch.wait_finished(self.get, job_id, timeout)
+
+    def _listen_finished(self, ready: Callable[[], None], told: Callable[[str], None], closed: Callable[[], bool]) -> None:
+        """One subscription for the finish watch: the ids of the events that end a job."""
+        pubsub = self.client.pubsub()
+        try:
+            pubsub.subscribe(self._channel)
+            while not closed():
+                message = pubsub.get_message(timeout=FinishWatch.TICK)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":  # confirmed: events published from now on arrive
+                    ready()
+                    continue
+                try:
+                    events = json.loads(message["data"]) if message["type"] == "message" else ()
+                except ValueError:
+                    continue  # not ours: someone else publishes on the channel
+                for e in events if isinstance(events, list) else ():
+                    if isinstance(e, dict) and e.get("event") in FINISH_EVENTS and isinstance(e.get("id"), str):
+                        told(e["id"])
+        finally:
+            pubsub.close()
 
     def subscribe_events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Live events as they are published (see ``docs/redis.md``); stops after ``timeout``

@@ -15,6 +15,7 @@ import redis as redis_py
 
 from quantq import builtin_tasks, envelope, errors, jobs, tasks
 from quantq.backends import from_url
+from quantq.backends._finish_watch import FinishWatch
 from quantq.backends.base import JobFilter
 from quantq.backends.redis import RedisBackend
 from quantq.backends.redis_keys import parse_url, url_from_env
@@ -306,6 +307,54 @@ def test_events_off_publishes_nothing(url: str) -> None:
     with pytest.raises(errors.ConfigError):
         next(iter(quiet.subscribe_events(timeout=0.1)))
     quiet.close()
+
+
+def test_waiters_are_told_by_the_events_that_end_jobs(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With their fallback look an hour away, a waiter still wakes at once when another client
+    completes, fails or cancels its job; a stray message on the channel changes nothing."""
+    monkeypatch.setattr(FinishWatch, "RECHECK", 3600.0)
+    waiter, worker = RedisBackend(url), RedisBackend(url)
+    try:
+        worker.enqueue([make(id="ok"), make(id="bad", max_attempts=1), make(id="gone")])
+        claims = {c.job_id: c for c in worker.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)}
+        endings = {
+            "ok": lambda: worker.complete(claims["ok"], {"n": 1}),
+            "bad": lambda: worker.fail(claims["bad"], jobs.JobError(type="E", message="no")),
+            "gone": lambda: (worker.client.publish(worker.keys.events, "not json"), worker.cancel("gone")),
+        }
+        reads = []
+        read = waiter.get
+        monkeypatch.setattr(waiter, "get", lambda job_id: reads.append(job_id) or read(job_id))
+        for job_id, end in endings.items():
+            timer = threading.Timer(0.2, end)
+            timer.start()
+            started = time.monotonic()
+            done = waiter.wait_finished(job_id, 60.0)
+            timer.join()
+            assert time.monotonic() - started < 5.0, job_id
+            assert done is not None and done.finished, job_id
+        # told, not looking: a read before the wait, one when told (and one when the session opened)
+        assert len(reads) <= 2 * len(endings) + 1, reads
+        assert waiter.wait_finished("ok", 0).result == {"n": 1}
+    finally:
+        waiter.close()
+        worker.close()
+
+
+def test_with_events_off_waiters_look_again_and_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FinishWatch, "RECHECK", 3600.0)  # (not used: no events to be told by)
+    quiet = RedisBackend(url + "&events=off")
+    try:
+        quiet.enqueue([make(id="q")])
+        [claim] = quiet.claim(["default"], worker_id="w", hostname="h", lease=30)
+        timer = threading.Timer(0.2, lambda: quiet.complete(claim, "done"))
+        timer.start()
+        started = time.monotonic()
+        assert quiet.wait_finished("q", 30.0).result == "done"
+        timer.join()
+        assert time.monotonic() - started < 2.0
+    finally:
+        quiet.close()
 
 
 # ---- listing and counts -----------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""Callers waiting on jobs, told when one finishes (``Backend.wait_finished``).
+
+A backend with a notification channel (PostgreSQL ``LISTEN``, Redis pub/sub) gives a
+``listen`` function that opens one session, calls ``ready()`` once notices flow, then calls
+``told(job_id)`` for each finished job until ``closed()`` (an exception ends the session; it is
+opened again).  One daemon thread per backend runs it for every waiter in the process.  A notice
+only wakes the job's waiters: they read the record themselves, and look again every
+``RECHECK`` seconds anyway, so a notice missed (a session lost and reopened, a row changed by
+hand) costs a waiter at most that long.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from quantq import jobs
+
+Listen = Callable[[Callable[[], None], Callable[[str], None], Callable[[], bool]], None]
+
+
+class FinishWatch:
+    TICK = 0.25  #: how often a session looks up from its wait, to notice close()
+    RECHECK = 1.0
+
+    def __init__(self, listen: Listen, name: str) -> None:
+        self._listen = listen
+        self._name = name
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._listening = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def wait_finished(self, get: Callable[[str], jobs.Job | None], job_id: str, timeout: float) -> jobs.Job | None:
+        deadline = time.monotonic() + timeout
+        told = self._watch(job_id)
+        try:
+            while True:
+                told.clear()  # (before the read: a notice from now on means look again)
+                job = get(job_id)
+                left = deadline - time.monotonic()
+                if job is None or job.finished or left <= 0:
+                    return job
+                told.wait(min(left, self.RECHECK))
+        finally:
+            self._unwatch(job_id, told)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._thread is not None:
+            self._thread.join(2 * self.TICK)
+
+    def _watch(self, job_id: str) -> threading.Event:
+        told = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(job_id, set()).add(told)
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        # a notice sent before the session listens is lost: the waiter reads the record only
+        # after it does (if no session can be had, the waiter just looks every RECHECK seconds)
+        self._listening.wait(self.RECHECK)
+        return told
+
+    def _unwatch(self, job_id: str, told: threading.Event) -> None:
+        with self._lock:
+            waiting = self._waiters.get(job_id)
+            if waiting is not None:
+                waiting.discard(told)
+                if not waiting:
+                    del self._waiters[job_id]
+
+    def _wake(self, job_id: str | None) -> None:
+        with self._lock:
+            if job_id is None:
+                waiting = [e for es in self._waiters.values() for e in es]
+            else:
+                waiting = list(self._waiters.get(job_id, ()))
+        for told in waiting:
+            told.set()
+
+    def _ready(self) -> None:
+        self._listening.set()
+        self._wake(None)  # what finished while no session listened: look again
+
+    def _run(self) -> None:
+        delay = 0.05
+        while not self._closed:
+            began = time.monotonic()
+            try:
+                self._listen(self._ready, self._wake, lambda: self._closed)
+            except Exception:  # the session is lost (server gone, connection cut): open another
+                pass
+            finally:
+                self._listening.clear()
+                self._wake(None)
+            if self._closed:
+                return
+            delay = 0.05 if time.monotonic() - began > 5 else min(delay * 2, 2.0)
+            time.sleep(delay)
