@@ -6,7 +6,8 @@ A backend with a notification channel (PostgreSQL ``LISTEN``, Redis pub/sub) giv
 opened again).  One daemon thread per backend runs it for every waiter in the process.  A notice
 only wakes the job's waiters: they read the record themselves, and look again every
 ``RECHECK`` seconds anyway, so a notice missed (a session lost and reopened, a row changed by
-hand) costs a waiter at most that long.
+hand) costs a waiter at most that long.  With no waiter for ``IDLE`` seconds the session ends
+(a Redis subscription hears every event of a busy system) and the next waiter opens another.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ Listen = Callable[[Callable[[], None], Callable[[str], None], Callable[[], bool]
 
 
 class FinishWatch:
-    TICK = 0.25  #: how often a session looks up from its wait, to notice close()
+    TICK = 0.25  #: how often a session looks up from its wait, to notice close() or idleness
     RECHECK = 1.0
+    IDLE = 10.0
 
     def __init__(self, listen: Listen, name: str) -> None:
         self._listen = listen
@@ -32,6 +34,8 @@ class FinishWatch:
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._idle_since: float | None = None
+        self._retiring = False  #: the session is ending for want of waiters (under _lock)
 
     def wait_finished(self, get: Callable[[str], jobs.Job | None], job_id: str, timeout: float) -> jobs.Job | None:
         deadline = time.monotonic() + timeout
@@ -56,6 +60,7 @@ class FinishWatch:
         told = threading.Event()
         with self._lock:
             self._waiters.setdefault(job_id, set()).add(told)
+            self._retiring = False  # (a session on its way out stays, or is opened again)
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
@@ -81,6 +86,19 @@ class FinishWatch:
         for told in waiting:
             told.set()
 
+    def _done_listening(self) -> bool:
+        """The session's ``closed()``: the watch is closed, or nobody has waited for IDLE seconds."""
+        if self._closed:
+            return True
+        with self._lock:
+            if self._waiters:
+                self._idle_since = None
+            elif self._idle_since is None:
+                self._idle_since = time.monotonic()
+            elif time.monotonic() - self._idle_since >= self.IDLE:
+                self._retiring = True
+            return self._retiring
+
     def _ready(self) -> None:
         self._listening.set()
         self._wake(None)  # what finished while no session listened: look again
@@ -89,14 +107,18 @@ class FinishWatch:
         delay = 0.05
         while not self._closed:
             began = time.monotonic()
+            lost = False
             try:
-                self._listen(self._ready, self._wake, lambda: self._closed)
+                self._listen(self._ready, self._wake, self._done_listening)
             except Exception:  # the session is lost (server gone, connection cut): open another
-                pass
+                lost = True
             finally:
                 self._listening.clear()
                 self._wake(None)
-            if self._closed:
-                return
-            delay = 0.05 if time.monotonic() - began > 5 else min(delay * 2, 2.0)
-            time.sleep(delay)
+            with self._lock:
+                if self._closed or self._retiring:  # (a waiter that came meanwhile cleared _retiring)
+                    self._thread, self._retiring, self._idle_since = None, False, None
+                    return
+            if lost:
+                delay = 0.05 if time.monotonic() - began > 5 else min(delay * 2, 2.0)
+                time.sleep(delay)

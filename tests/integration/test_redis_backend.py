@@ -341,6 +341,31 @@ def test_waiters_are_told_by_the_events_that_end_jobs(url: str, monkeypatch: pyt
         worker.close()
 
 
+def test_the_finish_watch_lets_go_of_its_subscription_when_nobody_waits(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subscription hears every event of the system: kept only while someone waits (IDLE),
+    and opened again, still telling waiters at once, for the next one."""
+    monkeypatch.setattr(FinishWatch, "IDLE", 0.3)
+    monkeypatch.setattr(FinishWatch, "RECHECK", 3600.0)
+    backend = RedisBackend(url)
+    try:
+        for n in range(2):
+            backend.enqueue([make(id=f"r{n}")])
+            [claim] = backend.claim(["default"], worker_id="w", hostname="h", lease=30)
+            timer = threading.Timer(0.2, backend.complete, (claim, n))
+            timer.start()
+            started = time.monotonic()
+            assert backend.wait_finished(f"r{n}", 60.0).result == n
+            timer.join()
+            assert time.monotonic() - started < 5.0
+            assert backend.client.pubsub_numsub(backend.keys.events) == [(backend.keys.events, 1)]
+            deadline = time.monotonic() + 10
+            while backend.client.pubsub_numsub(backend.keys.events) != [(backend.keys.events, 0)]:
+                assert time.monotonic() < deadline, "the idle subscription was kept"
+                time.sleep(0.05)
+    finally:
+        backend.close()
+
+
 def test_with_events_off_waiters_look_again_and_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(FinishWatch, "RECHECK", 3600.0)  # (not used: no events to be told by)
     quiet = RedisBackend(url + "&events=off")
