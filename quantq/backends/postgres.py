@@ -42,6 +42,7 @@ from quantq.backends._finish_watch import FinishWatch
 
 T = TypeVar("T")
 DIALECT = "postgresql"
+NAMEDATALEN = 64  #: PostgreSQL's limit on names (channel names included), in bytes, with the terminator
 OPTIONS = {"schema": "public", "prefix": "quantq_", "pool_min": "1", "pool_max": "10", "retry_for": "5", "migrate": "auto",
            "worker_commit": "sync"}
 
@@ -79,6 +80,12 @@ class PostgresBackend(_sql.SQLBackend):
         self._conninfo, options = _sql.split_options(url, OPTIONS)
         self.schema = _sql.check_identifier(options["schema"], "schema")
         self.prefix = _sql.check_identifier(options["prefix"], "prefix")
+        longest = f"{self.schema}.{self.prefix}jobs_done"  # the longest NOTIFY channel name
+        if len(longest) >= NAMEDATALEN:
+            raise errors.ConfigError(
+                f"schema and prefix are too long together: {len(self.schema) + len(self.prefix)} characters, at most "
+                f"{NAMEDATALEN - 1 - len('.jobs_done')} (PostgreSQL names its NOTIFY channels after them, {longest!r}, "
+                f"and refuses a channel name of {NAMEDATALEN} bytes or more)")
         pool_min = int(_sql.number_option(options, "pool_min", low=0, high=100))
         pool_max = int(_sql.number_option(options, "pool_max", low=max(1, pool_min), high=1000))
         self._retry_for = _sql.number_option(options, "retry_for", low=0, high=3600)

@@ -5,6 +5,7 @@ batched pruning and the schema/prefix options.  Services: tests/services.py."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -410,11 +411,29 @@ def test_schemas_and_prefixes_keep_installations_apart(tmp_path: Path) -> None:
         ("mysql://root@127.0.0.1:3306/test?colour=blue", "colour"),
         ("mysql://root@127.0.0.1:3306/", "database"),
         ("postgresql://postgres@127.0.0.1:5432/test?migrate=sometimes", "migrate"),
+        # NOTIFY channels are named after both: PostgreSQL refused every enqueue ("channel name too long")
+        (f"postgresql://postgres@127.0.0.1:5432/test?schema={'s' * 40}&prefix={'p' * 14}_", "schema and prefix"),
     ],
 )
 def test_bad_url_options_are_refused_with_the_option_named(url: str, problem: str) -> None:
     with pytest.raises(errors.ConfigError, match=problem):
         backends.from_url(url)
+
+
+def test_the_longest_schema_and_prefix_allowed_together_still_enqueue_and_notify() -> None:
+    from tests.services import service_url
+
+    url = service_url("postgres")
+    schema, prefix = "s" * 30 + os.urandom(5).hex(), "p" * 12 + "_"  # 53 characters: the channel names just fit
+    try:
+        with backends.from_url(f"{url}{'&' if '?' in url else '?'}schema={schema}&prefix={prefix}") as backend:
+            backend.enqueue([make(id="long")])
+            [claim] = backend.claim(["default"], worker_id="w", hostname="h", lease=30)
+            threading.Timer(0.2, backend.complete, (claim, "ok")).start()
+            assert backend.wait_finished("long", 30.0).result == "ok"
+    finally:
+        with raw_connect(url) as admin:
+            execute(admin, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def test_lenient_reads_show_unparsed_json_instead_of_failing() -> None:
