@@ -138,6 +138,23 @@ def test_constraints_refuse_a_bad_plain_insert_at_the_door(sql_backend: Any, raw
     assert sql_backend.list_jobs(backends.JobFilter()) == []
 
 
+def test_postgres_ids_too_long_for_a_notify_payload_still_finish(pg_url: str) -> None:
+    """A plain INSERT may bring an id of any length; a NOTIFY payload holds at most 8,000 bytes.
+    Every statement that finishes such a job (malformed, completed, reaped) still goes through."""
+    long_ids = ["a" * 9000, "b" * 9000, "c" * 9000]
+    with backends.from_url(pg_url) as backend, raw_connect(pg_url) as conn:
+        table = jobs_table(backend)
+        execute(conn, f"INSERT INTO {table} (id, task) VALUES (%s, 'quantq.noop')", (long_ids[0],))
+        execute(conn, f"INSERT INTO {table} (id, task, max_attempts) VALUES (%s, 'quantq.noop', 1)", (long_ids[1],))
+        execute(conn, f"INSERT INTO {table} (id, task, args) VALUES (%s, 'quantq.noop', '[1]')", (long_ids[2],))
+        claims = {c.job_id: c for c in backend.claim(["default"], worker_id="w", hostname="h", lease=0.5, limit=5)}
+        assert backend.get(long_ids[2]).status is S.FAILED  # malformed args: failed by the claim
+        backend.complete(claims[long_ids[0]], "done")
+        time.sleep(0.7)
+        assert backend.reap_expired() == 1  # its lease ran out with no attempt left: failed
+        assert [backend.get(i).status for i in long_ids] == [S.COMPLETED, S.FAILED, S.FAILED]
+
+
 # ---- malformed rows never crash the claimer ------------------------------------------------
 
 

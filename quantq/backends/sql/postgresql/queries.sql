@@ -12,6 +12,8 @@
 -- completions in a 20,000-row table, growing with the table).  Unseen, a list counts as a few.
 -- Every statement that finishes a job (completed, failed, cancelled) NOTIFYs its id on
 -- '{schema}.{p}jobs_done', in the same transaction: callers waiting on it are told at the commit.
+-- (At most its first 1,000 characters: a payload is limited to 8,000 bytes, and a foreign
+-- producer's INSERT may bring a longer id; its waiters are then found by their look each second.)
 
 -- name: insert_job
 INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
@@ -82,7 +84,7 @@ SET status = 'completed', result = %(result)s::jsonb, progress = 100, finished_a
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + result_ttl * interval '1 second'
 WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
-RETURNING *, pg_notify('{schema}.{p}jobs_done', id);
+RETURNING *, pg_notify('{schema}.{p}jobs_done', left(id, 1000));
 
 -- name: complete_many
 -- A worker's batch of completions in one statement.  It returns only the columns a completion
@@ -94,7 +96,7 @@ SET status = 'completed', result = o.result::jsonb, progress = 100, finished_at 
 FROM unnest((SELECT %(ids)s::text[]), (SELECT %(tokens)s::text[]), (SELECT %(results)s::text[])) AS o(id, token, result)
 WHERE j.id = o.id AND j.lease_token = o.token AND j.status = (SELECT 'running') AND j.lease_expires_at > now()
 RETURNING j.id, j.progress, j.status_message, j.finished_at, j.updated_at, o.token AS claim_token,
-          pg_notify('{schema}.{p}jobs_done', j.id);
+          pg_notify('{schema}.{p}jobs_done', left(j.id, 1000));
 
 -- name: fail_final
 UPDATE {jobs}
@@ -102,7 +104,7 @@ SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
 WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
-RETURNING *, pg_notify('{schema}.{p}jobs_done', id);
+RETURNING *, pg_notify('{schema}.{p}jobs_done', left(id, 1000));
 
 -- name: fail_retry
 UPDATE {jobs}
@@ -117,7 +119,7 @@ SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
 WHERE seq = %(seq)s
-RETURNING pg_notify('{schema}.{p}jobs_done', id);
+RETURNING pg_notify('{schema}.{p}jobs_done', left(id, 1000));
 
 -- name: release
 UPDATE {jobs}
@@ -130,7 +132,7 @@ UPDATE {jobs}
 SET status = 'cancelled', finished_at = now(), updated_at = now(), lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
 WHERE id = %(id)s AND status IN ('scheduled', 'queued', 'running')
-RETURNING *, pg_notify('{schema}.{p}jobs_done', id);
+RETURNING *, pg_notify('{schema}.{p}jobs_done', left(id, 1000));
 
 -- name: retry
 UPDATE {jobs}
@@ -151,7 +153,7 @@ SET status = 'failed', error = %(error)s::jsonb, finished_at = now(), updated_at
     lease_token = NULL, lease_expires_at = NULL,
     expires_at = now() + failure_ttl * interval '1 second'
 WHERE status = 'running' AND lease_expires_at <= now() AND attempts >= max_attempts
-RETURNING pg_notify('{schema}.{p}jobs_done', id);
+RETURNING pg_notify('{schema}.{p}jobs_done', left(id, 1000));
 
 -- name: reap_requeue
 UPDATE {jobs}
