@@ -21,6 +21,7 @@ from quantq.backends.redis import RedisBackend
 from quantq.backends.redis_keys import parse_url, url_from_env
 from quantq.worker.worker import Worker, WorkerOptions
 from tests import backend_factories
+from tests.finish_watch_checks import assert_each_ending_wakes_its_waiter
 
 S = jobs.JobStatus
 
@@ -312,7 +313,6 @@ def test_events_off_publishes_nothing(url: str) -> None:
 def test_waiters_are_told_by_the_events_that_end_jobs(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With their fallback look an hour away, a waiter still wakes at once when another client
     completes, fails or cancels its job; a stray message on the channel changes nothing."""
-    monkeypatch.setattr(FinishWatch, "RECHECK", 3600.0)
     waiter, worker = RedisBackend(url), RedisBackend(url)
     try:
         worker.enqueue([make(id="ok"), make(id="bad", max_attempts=1), make(id="gone")])
@@ -322,19 +322,7 @@ def test_waiters_are_told_by_the_events_that_end_jobs(url: str, monkeypatch: pyt
             "bad": lambda: worker.fail(claims["bad"], jobs.JobError(type="E", message="no")),
             "gone": lambda: (worker.client.publish(worker.keys.events, "not json"), worker.cancel("gone")),
         }
-        reads = []
-        read = waiter.get
-        monkeypatch.setattr(waiter, "get", lambda job_id: reads.append(job_id) or read(job_id))
-        for job_id, end in endings.items():
-            timer = threading.Timer(0.2, end)
-            timer.start()
-            started = time.monotonic()
-            done = waiter.wait_finished(job_id, 60.0)
-            timer.join()
-            assert time.monotonic() - started < 5.0, job_id
-            assert done is not None and done.finished, job_id
-        # told, not looking: a read before the wait, one when told (and one when the session opened)
-        assert len(reads) <= 2 * len(endings) + 1, reads
+        assert_each_ending_wakes_its_waiter(waiter, endings, monkeypatch)
         assert waiter.wait_finished("ok", 0).result == {"n": 1}
     finally:
         waiter.close()

@@ -21,6 +21,7 @@ from quantq.backends._finish_watch import FinishWatch
 from quantq.backends.base import Outcome
 from quantq.worker import Worker, WorkerOptions
 from tests import backend_factories
+from tests.finish_watch_checks import assert_each_ending_wakes_its_waiter
 
 S = jobs.JobStatus
 SERVERS = ["postgres", "mysql"]
@@ -254,7 +255,6 @@ def pg_url(tmp_path: Path) -> Iterator[str]:
 def test_postgres_waiters_are_told_when_jobs_finish(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The NOTIFY of the statement that finishes a job wakes its waiters: with their fallback
     look an hour away, every way a job ends, by another session, still wakes them at once."""
-    monkeypatch.setattr(FinishWatch, "RECHECK", 3600.0)
     with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as worker:
         worker.enqueue([make(id=f"j{i}") for i in range(5)] + [make(id="bad", max_attempts=1), make(id="gone")])
         claims = {c.job_id: c for c in worker.claim(["default"], worker_id="w", hostname="h", lease=30, limit=7)}
@@ -265,19 +265,7 @@ def test_postgres_waiters_are_told_when_jobs_finish(pg_url: str, monkeypatch: py
             "bad": lambda: worker.fail(claims["bad"], jobs.JobError(type="E", message="no")),
             "gone": lambda: worker.cancel("gone"),
         }
-        reads = []
-        read = waiter.get
-        monkeypatch.setattr(waiter, "get", lambda job_id: reads.append(job_id) or read(job_id))
-        for job_id, end in endings.items():
-            timer = threading.Timer(0.2, end)
-            timer.start()
-            started = time.monotonic()
-            done = waiter.wait_finished(job_id, 60.0)
-            timer.join()
-            assert time.monotonic() - started < 5.0, job_id
-            assert done is not None and done.finished, job_id
-        # told, not looking: a read before the wait, one when told (and one when the session opened)
-        assert len(reads) <= 2 * len(endings) + 1, reads
+        assert_each_ending_wakes_its_waiter(waiter, endings, monkeypatch)
         assert [waiter.wait_finished(f"j{i}", 0).result for i in (2, 3)] == [2, 3]
 
 
