@@ -292,14 +292,15 @@ def _wait_with_progress(quantq_app: App, job_id: str, wait_timeout: float | None
                TimeElapsedColumn(), TextColumn("{task.description}")]
     with Progress(*columns, console=output.err_console, transient=False, disable=quiet) as progress:
         bar = progress.add_task("", total=100, status="queued")
+        job = _get_job(backend, job_id)
         while True:
-            job = _get_job(backend, job_id)
             progress.update(bar, completed=job.progress, status=job.status.value, description=job.status_message or "")
             if job.finished:
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise errors.WaitTimeout(f"job {job_id} still {job.status.value} after {wait_timeout}s (it goes on)")
-            backend.wait_finished(job_id, 0.1)  # (returns early when it finishes; the bar is redrawn from the next read)
+            # the record in 0.1 s, or as soon as the job finishes (None: it is gone, which _get_job reports)
+            job = backend.wait_finished(job_id, 0.1) or _get_job(backend, job_id)
 
 
 def _print_outcome(job: jobs.Job, json_out: bool) -> None:
