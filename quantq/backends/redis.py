@@ -125,13 +125,20 @@ class RedisBackend(base.Backend):
         except redis_py.RedisError as exc:
             raise errors.BackendError(f"Redis error: {exc}") from exc
 
-    def _call(self, name: str, queue: str, args: Sequence[Any], pipe: _Pipe | None = None) -> Any:
-        """Run one script in ``queue``'s slot, or add it to ``pipe``."""
+    def _call(self, name: str, queue: str, args: Sequence[Any] | Callable[[], Sequence[Any]], pipe: _Pipe | None = None) -> Any:
+        """Run one script in ``queue``'s slot, or add it to ``pipe``.  ``args`` may be a function
+        that makes them: in a pipeline it is called only once the commands before it are on
+        their way, so Redis runs those while the next are being made."""
         key = self.keys.ready(queue) if queue else self.keys.workers + "info"
         base_key = self.keys.base(queue) if queue else self.keys.workers
         own = pipe is None
         pipe = pipe or _Pipe(self)
-        pipe.run("evalsha", self._sha[name], 1, key, base_key, queue, self._channel, *args)
+        head = ("EVALSHA", self._sha[name], 1, key, base_key, queue, self._channel)
+        if callable(args):
+            make = args
+            pipe.command_later(lambda: (*head, *make()))
+        else:
+            pipe.command(*head, *args)
         return pipe.execute()[0] if own else None
 
     def _pipe(self) -> _Pipe:
@@ -213,20 +220,31 @@ class RedisBackend(base.Backend):
             by_queue[job.queue].append(i)
         with self._errors():
             pipe = self._pipe()
-            calls: list[list[int]] = []
+            calls: list[list[list[int]]] = []  #: per reply, its groups (indexes into new_jobs); none for SADD
             for queue, indexes in by_queue.items():
                 self._note_queue(pipe, queue)
                 calls.append([])
                 for start in range(0, len(indexes), CHUNK):
                     chunk = indexes[start : start + CHUNK]
-                    args, order = enqueue_argv([new_jobs[i] for i in chunk])
-                    self._call("enqueue", queue, args, pipe)
-                    calls.append([chunk[k] for k in order])
+                    groups: list[list[int]] = []
+                    calls.append(groups)
+
+                    def make(chunk: list[int] = chunk, groups: list[list[int]] = groups) -> list[Any]:
+                        args, grouped = enqueue_argv([new_jobs[i] for i in chunk])
+                        groups[:] = [[chunk[k] for k in members] for members in grouped]
+                        return args
+
+                    # made in turn: Redis stores one chunk while the next is made
+                    self._call("enqueue", queue, make if len(indexes) > CHUNK else make(), pipe)
             replies = pipe.execute()
         times: dict[str, datetime | None] = {}  # one script call records one time: parse it once
-        for chunk, reply in zip(calls, replies, strict=True):
-            for i, rec in zip(chunk, reply if chunk else (), strict=bool(chunk)):
-                out[i] = stored_job(new_jobs[i], rec, times)
+        for groups, reply in zip(calls, replies, strict=True):
+            at = 0
+            for members in groups:  # the group's status, then its jobs' records
+                status = reply[at]
+                for i, rec in zip(members, reply[at + 1 : at + 1 + len(members)], strict=True):
+                    out[i] = stored_job(new_jobs[i], status, rec, times)
+                at += 1 + len(members)
         return out  # type: ignore[return-value]
 
     def get(self, job_id: str) -> jobs.Job | None:
@@ -667,7 +685,13 @@ class RedisBackend(base.Backend):
                         return
                     continue
                 last = time.monotonic()
-                yield from json.loads(message["data"])
+                for e in json.loads(message["data"]):
+                    if "ids" in e:  # one event for a group of jobs enqueued together: one per job here
+                        ids = e.pop("ids")
+                        for job_id in ids:
+                            yield {**e, "id": job_id}
+                    else:
+                        yield e
         finally:
             pubsub.close()
 
@@ -698,6 +722,18 @@ class _Pipe:
         """A command as Redis spells it; its reply as Redis sends it."""
         self._ops.append(("", args, {}))
 
+    def command_later(self, make: Callable[[], tuple[Any, ...]]) -> None:
+        """A command made by ``make`` only when its turn comes to be sent (see ``_call``)."""
+        self._ops.append(("", (), {"make": make}))
+
+    def _made(self, i: int) -> tuple[Any, ...]:
+        """Command ``i``, made now if it was deferred (and kept: a retry sends the same)."""
+        method, args, kwargs = self._ops[i]
+        if "make" in kwargs:
+            args = kwargs["make"]()
+            self._ops[i] = (method, args, {})
+        return args if method == "" else (method.upper(), *args)
+
     def execute(self) -> list[Any]:
         for attempt in (0, 1):
             try:
@@ -710,6 +746,8 @@ class _Pipe:
 
     def _through_redis_py(self) -> list[Any]:
         pipe = self._backend.client.pipeline(transaction=False)
+        for i in range(len(self._ops)):
+            self._made(i)
         for method, args, kwargs in self._ops:
             if method in ("", "evalsha"):  # as raw commands: cluster pipelines route them by key
                 pipe.execute_command(*(args if method == "" else ("EVALSHA", *args)))
@@ -718,12 +756,11 @@ class _Pipe:
         return pipe.execute()
 
     def _exchange(self) -> list[Any]:
-        commands = [args if method == "" else (method.upper(), *args) for method, args, _ in self._ops]
         pool = self._backend.client.connection_pool
         conn = pool.get_connection()
         try:
             # the client's retry policy, as redis-py's own pipeline applies it
-            replies = conn.retry.call_with_retry(lambda: self._send(conn, commands), lambda _error: conn.disconnect())
+            replies = conn.retry.call_with_retry(lambda: self._send(conn), lambda _error: conn.disconnect())
         finally:
             pool.release(conn)
         for reply in replies:
@@ -731,11 +768,18 @@ class _Pipe:
                 raise reply
         return replies
 
-    @staticmethod
-    def _send(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-        conn.send_packed_command(conn.pack_commands(commands))
+    def _send(self, conn: Any) -> list[Any]:
+        """Send every command, then read every reply.  Commands go out in one write, except
+        that a deferred one (and what follows it) waits for its turn: the writes before it
+        are already being run by Redis while it is made."""
+        start = 0
+        for i, (_, _, kwargs) in enumerate(self._ops):
+            if "make" in kwargs and i > start:
+                conn.send_packed_command(conn.pack_commands([self._made(k) for k in range(start, i)]))
+                start = i
+        conn.send_packed_command(conn.pack_commands([self._made(k) for k in range(start, len(self._ops))]))
         replies: list[Any] = []
-        for _ in commands:  # every reply is read, errors too, so the connection stays in step
+        for _ in self._ops:  # every reply is read, errors too, so the connection stays in step
             try:
                 replies.append(conn.read_response())
             except redis_py.ResponseError as exc:

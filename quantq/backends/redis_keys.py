@@ -174,22 +174,20 @@ def job_argv(job: jobs.Job) -> list[str]:
     return [job.id, ts(job.created_at), run_at, priority, task, str(int(n) + 1), "args", args_json(job), *pairs]
 
 
-def enqueue_argv(batch: Sequence[jobs.Job]) -> tuple[list[Any], list[int]]:
-    """One ``enqueue.lua`` call for ``batch`` (one queue's jobs): its arguments, and the order
-    (indexes into ``batch``) in which the script replies, group by group."""
+def enqueue_argv(batch: Sequence[jobs.Job]) -> tuple[list[Any], list[list[int]]]:
+    """One ``enqueue.lua`` call for ``batch`` (one queue's jobs): its arguments, and its groups
+    (indexes into ``batch``) in the order the script replies."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, job in enumerate(batch):
         groups.setdefault(template_key(job), []).append(i)
     argv: list[Any] = [len(batch), len(groups)]
-    order: list[int] = []
     for members in groups.values():
         argv += job_template(batch[members[0]])
         argv.append(len(members))
         for i in members:
             job = batch[i]
             argv += (job.id, ts(job.created_at), args_json(job), i + 1)
-        order += members
-    return argv, order
+    return argv, list(groups.values())
 
 
 def pairs_to_dict(flat: list[Any]) -> dict[str, str]:
@@ -299,18 +297,18 @@ def copy_with(job: jobs.Job, **changes: Any) -> jobs.Job:
     return new
 
 
-def stored_job(job: jobs.Job, rec: list[str], times: dict[str, datetime | None]) -> jobs.Job:
-    if len(rec) != 3:
+def stored_job(job: jobs.Job, status: str, rec: str | list[str], times: dict[str, datetime | None]) -> jobs.Job:
+    """The job as ``enqueue.lua`` stored it: ``rec`` is its created_at (new, with its group's
+    ``status``) or the stored hash (the id existed)."""
+    if not isinstance(rec, str):
         return job_from_hash(pairs_to_dict(rec))  # the id existed: the stored job
-    status, created, updated = rec  # new: as Redis recorded them
     if status == job.status.value and job.created_at is not None and job.updated_at == job.created_at and not job.attempts:
         return job  # recorded exactly as given (its times round-trip to the microsecond)
-    for text in (created, updated):
-        if text not in times:
-            times[text] = jobs.from_timestamp(float(text))
+    if rec not in times:
+        times[rec] = jobs.from_timestamp(float(rec))
     run_at = jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None
-    return copy_with(job, status=jobs.JobStatus.QUEUED if status == "queued" else jobs.JobStatus(status), attempts=0, created_at=times[created],
-                      updated_at=times[updated], run_at=run_at)
+    return copy_with(job, status=jobs.JobStatus.QUEUED if status == "queued" else jobs.JobStatus(status), attempts=0,
+                     created_at=times[rec], updated_at=times[rec], run_at=run_at)
 
 
 def recorded_job(o: base.Outcome, at: str, run_at: str) -> jobs.Job:

@@ -303,6 +303,47 @@ def test_live_events_cover_a_jobs_life(backend: RedisBackend) -> None:
     assert next(e for e in seen if e["event"] == "started")["worker"] == "w9"
 
 
+def test_a_group_enqueued_together_is_one_event_on_the_wire_and_one_per_job_in_python(
+        backend: RedisBackend, raw: redis_py.Redis) -> None:
+    """On the channel, jobs enqueued together that share a template are one `enqueued` event
+    with `ids`; a lone job keeps `id`; an id that existed gets none.  subscribe_events hands
+    out one complete event per job, in the order sent."""
+    backend.enqueue([make(id="old")])
+    wire = raw.pubsub(ignore_subscribe_messages=True)
+    wire.subscribe(backend.keys.events)
+    seen: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        ready.set()
+        seen.extend(backend.subscribe_events(timeout=1.0))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    ready.wait()
+    time.sleep(0.2)
+    later = time.time() + 3600
+    backend.enqueue([make(id="b1"), make(id="old"), make(id="b2", run_at=later), make(id="b3"),
+                     make(id="lone", task="quantq.fail")])
+    listener.join()
+    messages = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # (None also stands for the skipped subscribe confirmation)
+        if (message := wire.get_message(timeout=0.1)) is not None:
+            messages.append(json.loads(message["data"]))
+    wire.close()
+    assert len(messages) == 1  # one call, one message
+    (queued, scheduled, lone) = messages[0]
+    assert (queued["ids"], queued["status"], queued["task"]) == (["b1", "b3"], "queued", "quantq.echo")
+    assert "id" not in queued
+    assert (scheduled.get("id"), scheduled["status"]) == ("b2", "scheduled")
+    assert (lone.get("id"), lone["task"], "ids" in lone) == ("lone", "quantq.fail", False)
+    assert [(e["event"], e["id"], e["status"]) for e in seen] == [
+        ("enqueued", "b1", "queued"), ("enqueued", "b3", "queued"), ("enqueued", "b2", "scheduled"),
+        ("enqueued", "lone", "queued")]
+    assert all(e["queue"] == "default" and "ids" not in e and e["at"] == seen[0]["at"] for e in seen)
+
+
 def test_events_off_publishes_nothing(url: str) -> None:
     quiet = RedisBackend(url + "&events=off")
     with pytest.raises(errors.ConfigError):

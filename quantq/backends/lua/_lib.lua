@@ -48,15 +48,14 @@ end
 -- its Redis time there).  Nothing in a script reads these sets between store_job and the flush.
 local ZQ, ZQKEYS = {}, {}
 
-local function zadd_later(key, score, member)
+local function zq(key) -- the entries waiting for one sorted set: score, member, score, ...
   local q = ZQ[key]
   if not q then
     q = {}
     ZQ[key] = q
     ZQKEYS[#ZQKEYS + 1] = key
   end
-  q[#q + 1] = score
-  q[#q + 1] = member
+  return q
 end
 
 local function flush_index()
@@ -104,45 +103,65 @@ local function next_due()
   return ''
 end
 
--- Store one new job (the caller ends with flush_index()): its own id, created_at ('' = now) and args JSON ('' = none), the rest
--- from `shared` (run_at, priority, task and a flat list of further field pairs).  `seq` is
--- the job's place in line (a batch takes its numbers with one INCRBY), or nil to take the
--- next number only if the job is new.  Returns either {status, created_at, updated_at} (new)
--- or the stored hash, and whether it is ready to run.
-local function store_job(id, created, args, shared, seq)
-  local key = jkey(id)
+-- Store one new job (the caller ends with flush_index()): its own id, created_at ('' = now)
+-- and args JSON ('' = none), the rest from its group `g` (see read_template).  `seq` is the
+-- job's place in line (a batch takes its numbers with one INCRBY), or nil to take the next
+-- number only if the job is new.  Returns either its created_at (new: also its updated_at,
+-- and its status is its group's) or the stored hash, and whether it is ready to run.  A bulk
+-- enqueue spends most of its Redis time here, so what a group shares is worked out once, in
+-- read_template, not per job.
+local function store_job(id, created, args, g, seq)
+  local key = B .. 'job:' .. id
   if redis.call('EXISTS', key) == 1 then return redis.call('HGETALL', key), false end
   seq = seq or redis.call('INCR', B .. 'seq')
   if created == '' then created = NOWS end -- a producer's created_at is also the record's first updated_at
-  local run_at, prio, task = shared.run_at, shared.priority, shared.task
-  local status = 'queued'
-  if run_at ~= '' and tonumber(run_at) > NOW then status = 'scheduled' end
-  local fields = {'v', '1', 'id', id, 'task', task, 'queue', QUEUE, 'priority', prio, 'status', status,
-    'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq}
-  local n = 20
-  if run_at ~= '' then fields[n + 1], fields[n + 2], n = 'run_at', run_at, n + 2 end
-  if args ~= '' then fields[n + 1], fields[n + 2], n = 'args', args, n + 2 end
-  local more = shared.pairs
-  for k = 1, #more do fields[n + k] = more[k] end
-  redis.call('HSET', key, unpack(fields)) -- one write for the whole record
-  local when = tonumber(created)
-  zadd_later(skey(status), when, id) -- the indexes: written by flush_index()
-  zadd_later(B .. 'task:' .. task, when, id)
-  if status == 'scheduled' then
-    zadd_later(B .. 'sched', tonumber(run_at), id)
+  local status = g.status
+  -- one write for the whole record
+  if args ~= '' then
+    redis.call('HSET', key, 'v', '1', 'id', id, 'task', g.task, 'queue', QUEUE, 'priority', g.priority, 'status', status,
+      'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq, 'args', args, unpack(g.tail))
   else
-    zadd_later(B .. 'ready', ready_score(prio, seq), id)
+    redis.call('HSET', key, 'v', '1', 'id', id, 'task', g.task, 'queue', QUEUE, 'priority', g.priority, 'status', status,
+      'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq, unpack(g.tail))
   end
-  event('enqueued', id, task, 'status', status)
-  return {status, created, created}, status == 'queued'
+  local when = tonumber(created)
+  local q = g.by_status -- the indexes: written by flush_index()
+  q[#q + 1], q[#q + 2] = when, id
+  q = g.by_task
+  q[#q + 1], q[#q + 2] = when, id
+  q = g.place
+  if g.run_at_n then q[#q + 1] = g.run_at_n else q[#q + 1] = g.band + seq end
+  q[#q + 1] = id
+  g.ids[#g.ids + 1] = id -- its event: see group_events
+  return created, g.run_at_n == nil
 end
 
--- Read a template at ARGV[i]: run_at, priority, task, n, n field pairs.  Returns it and the next index.
+-- Read a template at ARGV[i]: run_at, priority, task, n, n field pairs.  Returns the group
+-- its jobs share (those fields, their status, their index lists) and the next index.
 local function read_template(i)
   local nf = tonumber(ARGV[i + 3])
-  local t = {run_at = ARGV[i], priority = ARGV[i + 1], task = ARGV[i + 2], pairs = {}}
-  for k = i + 4, i + 3 + 2 * nf do t.pairs[#t.pairs + 1] = ARGV[k] end
-  return t, i + 4 + 2 * nf
+  local run_at, prio, task = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local g = {priority = prio, task = task, tail = {}, band = (9 - tonumber(prio)) * BAND, ids = {}}
+  if run_at ~= '' then g.tail[1], g.tail[2] = 'run_at', run_at end
+  for k = i + 4, i + 3 + 2 * nf do g.tail[#g.tail + 1] = ARGV[k] end
+  g.status = 'queued'
+  if run_at ~= '' and tonumber(run_at) > NOW then
+    g.status, g.run_at_n, g.place = 'scheduled', tonumber(run_at), zq(B .. 'sched')
+  else
+    g.place = zq(B .. 'ready')
+  end
+  g.by_status, g.by_task = zq(skey(g.status)), zq(B .. 'task:' .. task)
+  return g, i + 4 + 2 * nf
+end
+
+-- The `enqueued` events of a group's new jobs: one event for one job; for more, one event
+-- with `ids` instead of `id` (a bulk enqueue would spend a fifth of its Redis time building and
+-- encoding one table per job; subscribe_events hands Python listeners one event per job again).
+local function group_events(g)
+  if CHANNEL == '' or #g.ids == 0 then return end
+  local e = {event = 'enqueued', queue = QUEUE, at = NOW, task = g.task, status = g.status}
+  if #g.ids == 1 then e.id = g.ids[1] else e.ids = g.ids end
+  EVENTS[#EVENTS + 1] = e
 end
 
 -- Insert one job whose fields start at ARGV[i]: id, created_at, then its template (all its
@@ -152,5 +171,6 @@ local function insert_job(i)
   local id, created = ARGV[i], ARGV[i + 1]
   local shared, nexti = read_template(i + 2)
   local rec, ready = store_job(id, created, '', shared, nil)
+  group_events(shared)
   return nexti, rec, ready
 end
