@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from multiprocessing.connection import Connection
 from typing import Any
@@ -73,18 +74,26 @@ def run_warmups() -> list[dict[str, str]]:
     return notes
 
 
-def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dict[str, str]] | None = None) -> None:
+def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dict[str, str]] | None = None,
+                     around_send: Callable[[Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None) -> None:
+    """Serve jobs over ``conn``.  ``around_send`` (thread slots) is given each message as a write
+    to make and as the message the other side would read, and does one or the other (a thread
+    slot's worker takes the message in person when it can)."""
     def recv() -> Any:
         return json.loads(conn.recv_bytes())
 
     def send(message: dict[str, Any]) -> None:
         encoded = message.pop("result_json", None)
         if encoded is None:
-            conn.send_bytes(compact(message).encode())
+            data = compact(message).encode()
         else:  # the result as already encoded (and checked) by execute.run, spliced in whole
             message.pop("result", None)
             head = compact(message)
-            conn.send_bytes(f'{head[:-1]},"result":{encoded}}}'.encode())
+            data = f'{head[:-1]},"result":{encoded}}}'.encode()
+        if around_send is None:
+            conn.send_bytes(data)
+        else:
+            around_send(lambda: conn.send_bytes(data), lambda: json.loads(data))
 
     # a poll set made once: Connection.poll builds a selector per call (~10 us, once per job here)
     poller = select.poll()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import collections
 import os
+import select
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -44,6 +46,9 @@ class Slot:
         self.ready = False  #: the child has loaded its tasks and warmed up (sent "ready")
         self._unread = bytearray()  #: bytes read from the child that do not yet make a whole message
         self._short = 0  #: bytes the message part read still lacks
+        #: for a slot read by two threads in turn: whether anything is left to read (a socket
+        #: that was ready for one may be empty by the time it reads, and the read would block)
+        self._readable: select.poll | None = None
 
     @property
     def claim(self) -> jobs.Claim | None:
@@ -97,6 +102,8 @@ class Slot:
         message: the messages before it still count).  Call it when the connection is readable."""
         if self.conn is None:
             return [], True
+        if self._readable is not None and not self._readable.poll(0):
+            return [], False  # taken meanwhile by the other thread that reads this slot (ThreadSlot.around_send)
         try:
             chunk = os.read(self.conn.fileno(), min(max(READ_CHUNK, self._short), READ_MOST))
         except BlockingIOError:
@@ -231,19 +238,28 @@ class ThreadSlot(Slot):
     """A thread cannot be killed: past its timeout the job is failed and the thread
     abandoned (it finishes in the background and its outcome is ignored)."""
 
-    def __init__(self, index: int, registry: tasks.Registry) -> None:
+    def __init__(self, index: int, registry: tasks.Registry,
+                 around_send: Callable[[Slot, Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None) -> None:
         super().__init__(index)
         self.registry = registry
         self.thread: threading.Thread | None = None
+        #: given each message of the slot's thread, on that thread, to write it or to hand it over
+        #: there and then (see Worker._send_or_hand)
+        self.around_send = around_send
 
     def start(self) -> None:
         from quantq.worker.child import serve_connection
 
         parent_sock, child_sock = socket.socketpair()
         child_conn = Connection(child_sock.detach())
+        around = self.around_send
         self.thread = threading.Thread(
-            target=serve_connection, args=(child_conn, self.registry), name=f"quantq-slot-{self.index}", daemon=True
+            target=serve_connection, name=f"quantq-slot-{self.index}", daemon=True,
+            args=(child_conn, self.registry, None, (lambda write, message: around(self, write, message)) if around else None),
         )
+        if around is not None:
+            self._readable = select.poll()
+            self._readable.register(parent_sock.fileno(), select.POLLIN)
         self.thread.start()
         self.conn = Connection(parent_sock.detach())
 

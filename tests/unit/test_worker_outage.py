@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,3 +100,111 @@ def test_worker_waits_for_an_unreachable_backend_at_start() -> None:
     runner.join(20)
     assert not runner.is_alive() and backend.refusals == 2
     assert backend.get(job.id).status is jobs.JobStatus.COMPLETED
+
+
+class RecordedReports(MemoryBackend):
+    """Notes which thread writes each outcome; the first write can be made slow."""
+
+    def __init__(self, first_delay: float = 0.0) -> None:
+        super().__init__()
+        self.writers: list[str] = []
+        self.first_delay = first_delay
+        self.written_at: list[float] = []
+
+    def report(self, outcomes: Sequence[Outcome]) -> list[jobs.Job | None]:
+        self.writers.append(threading.current_thread().name)
+        if self.first_delay and len(self.writers) == 1:
+            threading.Event().wait(self.first_delay)
+        out = super().report(outcomes)
+        self.written_at.append(time.monotonic())
+        return out
+
+
+def _wait_for(check: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+
+
+def test_an_idle_thread_slot_writes_its_own_outcome() -> None:
+    """One job at a time through an idle thread-mode worker: the slot's own thread reads its
+    outcome and writes it, rather than waking the supervisor and then the reporter."""
+    backend = RecordedReports()
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    try:
+        for n in range(6):
+            [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": n}})])
+            _wait_for(lambda job=job: backend.get(job.id).status is jobs.JobStatus.COMPLETED)
+            assert backend.get(job.id).result == {"n": n}
+            threading.Event().wait(0.05)
+    finally:
+        worker.stop()
+        runner.join(10)
+    assert len(backend.writers) == 6
+    # (the supervisor reads it instead when it happens to be busy at that moment)
+    assert backend.writers.count("quantq-slot-0") >= 4, backend.writers
+
+
+def test_an_outcome_its_slot_could_not_write_is_written_by_the_reporter() -> None:
+    backend = FlakyReports(failures=1)
+    writers: list[str] = []
+    original = backend.report
+
+    def report(outcomes: Sequence[Outcome]) -> list[jobs.Job | None]:
+        writers.append(threading.current_thread().name)
+        return original(outcomes)
+
+    backend.report = report  # type: ignore[method-assign]
+    [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": 7}})])
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    try:
+        _wait_for(lambda: backend.get(job.id).status is jobs.JobStatus.COMPLETED)
+    finally:
+        worker.stop()
+        runner.join(10)
+    assert backend.refused == 1 and backend.get(job.id).result == {"n": 7}
+    assert writers == ["quantq-slot-0", "quantq-reporter"]
+
+
+def test_a_worker_stops_only_once_the_outcome_a_slot_is_writing_is_written() -> None:
+    backend = RecordedReports(first_delay=2.5)
+    [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": 1}})])
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    _wait_for(lambda: backend.writers)
+    worker.stop()
+    runner.join(15)
+    returned_at = time.monotonic()
+    assert backend.writers == ["quantq-slot-0"]
+    assert backend.written_at and backend.written_at[0] <= returned_at
+    assert backend.get(job.id).status is jobs.JobStatus.COMPLETED
+
+
+def test_progress_a_thread_slot_hands_over_is_written_while_its_job_runs() -> None:
+    """Messages a thread slot hands over in person do not wake the supervisor by themselves;
+    progress still reaches the store while the job runs."""
+    backend = MemoryBackend()
+    [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.sleep", "args": {"seconds": 2.0}})])
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=5.0))
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    seen: list[float] = []
+    try:
+        deadline = time.monotonic() + 1.7
+        while time.monotonic() < deadline:
+            current = backend.get(job.id)
+            if current is not None and current.status is jobs.JobStatus.RUNNING and current.progress:
+                seen.append(current.progress)
+            threading.Event().wait(0.05)
+        _wait_for(lambda: backend.get(job.id).status is jobs.JobStatus.COMPLETED)
+    finally:
+        worker.stop()
+        runner.join(10)
+    assert seen and 0 < min(seen) < 100, seen  # written while running, not only at the end
+    assert len(set(seen)) >= 2, seen  # and more than once
+    assert backend.get(job.id).progress == 100.0
