@@ -477,11 +477,10 @@ class Worker:
             write()  # the supervisor is busy: it reads the message when it next waits
             return
         mine: list[Outcome] = []
+        handed = None
         try:
-            if slot.index >= len(self.slots) or self.slots[slot.index] is not slot or slot.conn is None \
-                    or self._draining.is_set():
-                write()  # (starting, retired, or the worker is stopping: the supervisor reads it)
-            else:
+            if slot.index < len(self.slots) and self.slots[slot.index] is slot and slot.conn is not None \
+                    and not self._draining.is_set():  # (else starting, retired, or stopping)
                 handed = message()
                 mine = self._collect([slot], handed=handed)
                 if handed.get("kind") == "progress":
@@ -491,6 +490,9 @@ class Worker:
                     self._inline_writes += 1
         finally:
             self._slots_lock.release()
+        if handed is None:
+            write()  # (never while holding the slots: a full socket waits for the supervisor to read)
+            return
         if not mine:
             return
         try:  # (not holding the slots: the supervisor never waits on the store)
@@ -527,7 +529,10 @@ class Worker:
         if self._ended:  # room for the claimer: once per wake-up, not once per job
             self._release_slot(self._ended)
             self._ended = 0
-        if outcomes or self._inbox:
+        if handed is not None:
+            if self._inbox:  # the supervisor hands the next jobs over: this thread must not write
+                self._poke()  # to its own slot (a line larger than the socket buffer would wait for itself)
+        elif outcomes or self._inbox:
             self._dispatch()  # new claims or freed slots: start the next jobs before anything else
         done = [o for _, o in outcomes if o is not None]
         if handed is not None and done and self._reporter_idle.is_set() and not any(s.claims for s in slots):

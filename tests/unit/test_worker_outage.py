@@ -208,3 +208,42 @@ def test_progress_a_thread_slot_hands_over_is_written_while_its_job_runs() -> No
     assert seen and 0 < min(seen) < 100, seen  # written while running, not only at the end
     assert len(set(seen)) >= 2, seen  # and more than once
     assert backend.get(job.id).progress == 100.0
+
+
+def test_a_thread_slot_handing_over_in_person_never_writes_to_its_own_socket() -> None:
+    """A thread slot that hands its outcome over itself must not also hand itself its next job:
+    one larger than the socket's buffer would wait for the very thread that is writing it."""
+    backend = MemoryBackend()
+    big = "x" * 400_000  # more than a socket pair's buffer
+    many = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"blob": big}}) for _ in range(6)])
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1,
+                                           batch=1, prefetch=4))
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    try:
+        _wait_for(lambda: all(backend.get(j.id).status is jobs.JobStatus.COMPLETED for j in many), seconds=20)
+        assert all(backend.get(j.id).status is jobs.JobStatus.COMPLETED for j in many)
+    finally:
+        worker.stop()
+        runner.join(10)
+    assert not runner.is_alive()
+
+
+def test_a_large_outcome_that_ends_during_a_drain_is_still_reported() -> None:
+    """While the worker drains, a thread slot writes its message to the socket for the
+    supervisor to read, and must not hold the slots while it does (a message larger than the
+    socket's buffer waits for the supervisor, who would wait for the slots)."""
+    from quantq import tasks
+
+    backend = MemoryBackend()
+    [job] = backend.enqueue([envelope.parse_submission({"task": "fixtures.big_result", "args": {"size": 600_000, "seconds": 0.8}})])
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1, grace=10),
+                    tasks.default_registry(["tests.fixtures.tasks"]))
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    _wait_for(lambda: backend.get(job.id).status is jobs.JobStatus.RUNNING)
+    worker.stop()  # drain: the job ends after this
+    runner.join(15)
+    assert not runner.is_alive()
+    done: Any = backend.get(job.id)
+    assert done.status is jobs.JobStatus.COMPLETED and len(done.result) == 600_000
