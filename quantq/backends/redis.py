@@ -125,10 +125,12 @@ class RedisBackend(base.Backend):
         except redis_py.RedisError as exc:
             raise errors.BackendError(f"Redis error: {exc}") from exc
 
-    def _call(self, name: str, queue: str, args: Sequence[Any] | Callable[[], Sequence[Any]], pipe: _Pipe | None = None) -> Any:
+    def _call(self, name: str, queue: str, args: Sequence[Any] | Callable[[], Sequence[Any]], pipe: _Pipe | None = None,
+              then: Callable[[Any], None] | None = None) -> Any:
         """Run one script in ``queue``'s slot, or add it to ``pipe``.  ``args`` may be a function
         that makes them: in a pipeline it is called only once the commands before it are on
-        their way, so Redis runs those while the next are being made."""
+        their way, so Redis runs those while the next are being made.  ``then`` is given the
+        reply as soon as it is read (while Redis runs the commands after it)."""
         key = self.keys.ready(queue) if queue else self.keys.workers + "info"
         base_key = self.keys.base(queue) if queue else self.keys.workers
         own = pipe is None
@@ -136,9 +138,9 @@ class RedisBackend(base.Backend):
         head = ("EVALSHA", self._sha[name], 1, key, base_key, queue, self._channel)
         if callable(args):
             make = args
-            pipe.command_later(lambda: (*head, *make()))
+            pipe.command_later(lambda: (*head, *make()), then)
         else:
-            pipe.command(*head, *args)
+            pipe.command_then(then, *head, *args)
         return pipe.execute()[0] if own else None
 
     def _pipe(self) -> _Pipe:
@@ -220,31 +222,30 @@ class RedisBackend(base.Backend):
             by_queue[job.queue].append(i)
         with self._errors():
             pipe = self._pipe()
-            calls: list[list[list[int]]] = []  #: per reply, its groups (indexes into new_jobs); none for SADD
+            times: dict[str, datetime | None] = {}  # one script call records one time: parse it once
             for queue, indexes in by_queue.items():
                 self._note_queue(pipe, queue)
-                calls.append([])
                 for start in range(0, len(indexes), CHUNK):
                     chunk = indexes[start : start + CHUNK]
-                    groups: list[list[int]] = []
-                    calls.append(groups)
+                    groups: list[list[int]] = []  #: the chunk's groups, as indexes into new_jobs
 
                     def make(chunk: list[int] = chunk, groups: list[list[int]] = groups) -> list[Any]:
                         args, grouped = enqueue_argv([new_jobs[i] for i in chunk])
                         groups[:] = [[chunk[k] for k in members] for members in grouped]
                         return args
 
-                    # made in turn: Redis stores one chunk while the next is made
-                    self._call("enqueue", queue, make if len(indexes) > CHUNK else make(), pipe)
-            replies = pipe.execute()
-        times: dict[str, datetime | None] = {}  # one script call records one time: parse it once
-        for groups, reply in zip(calls, replies, strict=True):
-            at = 0
-            for members in groups:  # the group's status, then its jobs' records
-                status = reply[at]
-                for i, rec in zip(members, reply[at + 1 : at + 1 + len(members)], strict=True):
-                    out[i] = stored_job(new_jobs[i], status, rec, times)
-                at += 1 + len(members)
+                    def take(reply: list[Any], groups: list[list[int]] = groups) -> None:
+                        at = 0
+                        for members in groups:  # the group's status, then its jobs' records
+                            status = reply[at]
+                            for i, rec in zip(members, reply[at + 1 : at + 1 + len(members)], strict=True):
+                                out[i] = stored_job(new_jobs[i], status, rec, times)
+                            at += 1 + len(members)
+
+                    # made in turn, and read as they come: Redis stores one chunk while Python
+                    # makes the next and reads the last
+                    self._call("enqueue", queue, make if len(indexes) > CHUNK else make(), pipe, then=take)
+            pipe.execute()
         return out  # type: ignore[return-value]
 
     def get(self, job_id: str) -> jobs.Job | None:
@@ -722,16 +723,21 @@ class _Pipe:
         """A command as Redis spells it; its reply as Redis sends it."""
         self._ops.append(("", args, {}))
 
-    def command_later(self, make: Callable[[], tuple[Any, ...]]) -> None:
+    def command_then(self, then: Callable[[Any], None] | None, *args: Any) -> None:
+        """A command; ``then`` (if any) is given its reply as soon as it is read, unless an error."""
+        self._ops.append(("", args, {"then": then} if then else {}))
+
+    def command_later(self, make: Callable[[], tuple[Any, ...]], then: Callable[[Any], None] | None = None) -> None:
         """A command made by ``make`` only when its turn comes to be sent (see ``_call``)."""
-        self._ops.append(("", (), {"make": make}))
+        self._ops.append(("", (), {"make": make, "then": then} if then else {"make": make}))
 
     def _made(self, i: int) -> tuple[Any, ...]:
         """Command ``i``, made now if it was deferred (and kept: a retry sends the same)."""
         method, args, kwargs = self._ops[i]
         if "make" in kwargs:
             args = kwargs["make"]()
-            self._ops[i] = (method, args, {})
+            kwargs = {k: v for k, v in kwargs.items() if k != "make"}
+            self._ops[i] = (method, args, kwargs)
         return args if method == "" else (method.upper(), *args)
 
     def execute(self) -> list[Any]:
@@ -753,7 +759,11 @@ class _Pipe:
                 pipe.execute_command(*(args if method == "" else ("EVALSHA", *args)))
             else:
                 getattr(pipe, method)(*args, **kwargs)
-        return pipe.execute()
+        replies = pipe.execute()
+        for (_, _, kwargs), reply in zip(self._ops, replies, strict=True):
+            if kwargs.get("then") is not None:
+                kwargs["then"](reply)
+        return replies
 
     def _exchange(self) -> list[Any]:
         pool = self._backend.client.connection_pool
@@ -779,11 +789,21 @@ class _Pipe:
                 start = i
         conn.send_packed_command(conn.pack_commands([self._made(k) for k in range(start, len(self._ops))]))
         replies: list[Any] = []
-        for _ in self._ops:  # every reply is read, errors too, so the connection stays in step
+        failed: Exception | None = None
+        for _, _, kwargs in self._ops:  # every reply is read, errors too, so the connection stays in step
             try:
-                replies.append(conn.read_response())
+                reply = conn.read_response()
             except redis_py.ResponseError as exc:
                 replies.append(exc)
+                continue
+            replies.append(reply)
+            if kwargs.get("then") is not None and failed is None:
+                try:
+                    kwargs["then"](reply)
+                except Exception as exc:  # raised once every reply is read
+                    failed = exc
+        if failed is not None:
+            raise failed
         return replies
 
 

@@ -505,3 +505,24 @@ def test_the_claim_reply_is_read_in_the_scripts_field_order() -> None:
     listed = re.search(r"local CLAIMED = \{(.*?)\}", source, re.S)
     assert listed is not None
     assert tuple(re.findall(r"'([a-z_]+)'", listed.group(1))) == redis_keys.CLAIMED_FIELDS
+
+
+def test_a_reply_handler_that_fails_leaves_the_connection_in_step(backend: RedisBackend) -> None:
+    """A pipeline's per-reply handler runs while later replies are still unread; when it
+    raises, every reply is read first, so the pooled connection serves the next call right."""
+    def boom(reply: Any) -> None:
+        raise ValueError(f"cannot use {reply!r}")
+
+    seen: list[Any] = []
+    pipe = backend._pipe()
+    pipe.command_then(boom, "ECHO", "first")
+    pipe.command_then(seen.append, "ECHO", "second")
+    pipe.command("ECHO", "third")
+    with pytest.raises(ValueError, match="first"):
+        pipe.execute()
+    for _ in range(3):  # the same pooled connection, in step: each reply is its own
+        pipe = backend._pipe()
+        pipe.command("ECHO", "again")
+        assert pipe.execute() == ["again"]
+    [job] = backend.enqueue([make(id="after")])
+    assert backend.get("after") is not None and job.id == "after"
