@@ -28,12 +28,19 @@ class FlakyReports(MemoryBackend):
         return super().report(outcomes)
 
 
+def _start(backend: MemoryBackend, registry: Any = None, **options: Any) -> tuple[Worker, threading.Thread]:
+    """A one-slot thread-mode worker on ``backend``, running in a thread."""
+    settings = {"concurrency": 1, "mode": "thread", "lease": 30, "status_interval": 0, "poll_interval": 0.1, **options}
+    worker = Worker(backend, WorkerOptions(**settings), registry)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    return worker, runner
+
+
 def test_outcomes_survive_a_report_outage() -> None:
     backend = FlakyReports(failures=2)
     [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": 1}})])
-    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
-    runner = threading.Thread(target=worker.run)
-    runner.start()
+    worker, runner = _start(backend)
     try:
         deadline = 50
         while backend.get(job.id).status is not jobs.JobStatus.COMPLETED and deadline:
@@ -130,9 +137,7 @@ def test_an_idle_thread_slot_writes_its_own_outcome() -> None:
     """One job at a time through an idle thread-mode worker: the slot's own thread reads its
     outcome and writes it, rather than waking the supervisor and then the reporter."""
     backend = RecordedReports()
-    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
-    runner = threading.Thread(target=worker.run)
-    runner.start()
+    worker, runner = _start(backend)
     try:
         for n in range(6):
             [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": n}})])
@@ -158,9 +163,7 @@ def test_an_outcome_its_slot_could_not_write_is_written_by_the_reporter() -> Non
 
     backend.report = report  # type: ignore[method-assign]
     [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": 7}})])
-    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
-    runner = threading.Thread(target=worker.run)
-    runner.start()
+    worker, runner = _start(backend)
     try:
         _wait_for(lambda: backend.get(job.id).status is jobs.JobStatus.COMPLETED)
     finally:
@@ -173,9 +176,7 @@ def test_an_outcome_its_slot_could_not_write_is_written_by_the_reporter() -> Non
 def test_a_worker_stops_only_once_the_outcome_a_slot_is_writing_is_written() -> None:
     backend = RecordedReports(first_delay=2.5)
     [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": 1}})])
-    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1))
-    runner = threading.Thread(target=worker.run)
-    runner.start()
+    worker, runner = _start(backend)
     _wait_for(lambda: backend.writers)
     worker.stop()
     runner.join(15)
@@ -190,9 +191,7 @@ def test_progress_a_thread_slot_hands_over_is_written_while_its_job_runs() -> No
     progress still reaches the store while the job runs."""
     backend = MemoryBackend()
     [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.sleep", "args": {"seconds": 2.0}})])
-    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=5.0))
-    runner = threading.Thread(target=worker.run)
-    runner.start()
+    worker, runner = _start(backend, poll_interval=5.0)
     seen: list[float] = []
     try:
         deadline = time.monotonic() + 1.7
@@ -216,10 +215,7 @@ def test_a_thread_slot_handing_over_in_person_never_writes_to_its_own_socket() -
     backend = MemoryBackend()
     big = "x" * 400_000  # more than a socket pair's buffer
     many = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"blob": big}}) for _ in range(6)])
-    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1,
-                                           batch=1, prefetch=4))
-    runner = threading.Thread(target=worker.run, daemon=True)
-    runner.start()
+    worker, runner = _start(backend, batch=1, prefetch=4)
     try:
         _wait_for(lambda: all(backend.get(j.id).status is jobs.JobStatus.COMPLETED for j in many), seconds=20)
         assert all(backend.get(j.id).status is jobs.JobStatus.COMPLETED for j in many)
@@ -237,10 +233,7 @@ def test_a_large_outcome_that_ends_during_a_drain_is_still_reported() -> None:
 
     backend = MemoryBackend()
     [job] = backend.enqueue([envelope.parse_submission({"task": "fixtures.big_result", "args": {"size": 600_000, "seconds": 0.8}})])
-    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1, grace=10),
-                    tasks.default_registry(["tests.fixtures.tasks"]))
-    runner = threading.Thread(target=worker.run, daemon=True)
-    runner.start()
+    worker, runner = _start(backend, tasks.default_registry(["tests.fixtures.tasks"]), grace=10)
     _wait_for(lambda: backend.get(job.id).status is jobs.JobStatus.RUNNING)
     worker.stop()  # drain: the job ends after this
     runner.join(15)
