@@ -169,9 +169,8 @@ def args_json(job: jobs.Job) -> str:
 
 
 def job_argv(job: jobs.Job) -> list[str]:
-    """A job in ``insert_job``'s layout: id, created_at, then its template with args among the pairs."""
-    run_at, priority, task, n, *pairs = job_template(job)
-    return [job.id, ts(job.created_at), run_at, priority, task, str(int(n) + 1), "args", args_json(job), *pairs]
+    """A job in ``insert_job``'s layout: id, created_at, args JSON, then its template."""
+    return [job.id, ts(job.created_at), args_json(job), *job_template(job)]
 
 
 def enqueue_argv(batch: Sequence[jobs.Job]) -> tuple[list[Any], list[list[int]]]:

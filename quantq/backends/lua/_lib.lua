@@ -104,7 +104,7 @@ local function next_due()
 end
 
 -- Store one new job (the caller ends with flush_index()): its own id, created_at ('' = now)
--- and args JSON ('' = none), the rest from its group `g` (see read_template).  `seq` is the
+-- and args JSON, the rest from its group `g` (see read_template).  `seq` is the
 -- job's place in line (a batch takes its numbers with one INCRBY), or nil to take the next
 -- number only if the job is new.  Returns either its created_at (new: also its updated_at,
 -- and its status is its group's) or the stored hash, and whether it is ready to run.  A bulk
@@ -116,14 +116,8 @@ local function store_job(id, created, args, g, seq)
   seq = seq or redis.call('INCR', B .. 'seq')
   if created == '' then created = NOWS end -- a producer's created_at is also the record's first updated_at
   local status = g.status
-  -- one write for the whole record
-  if args ~= '' then
-    redis.call('HSET', key, 'v', '1', 'id', id, 'task', g.task, 'queue', QUEUE, 'priority', g.priority, 'status', status,
-      'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq, 'args', args, unpack(g.tail))
-  else
-    redis.call('HSET', key, 'v', '1', 'id', id, 'task', g.task, 'queue', QUEUE, 'priority', g.priority, 'status', status,
-      'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq, unpack(g.tail))
-  end
+  redis.call('HSET', key, 'v', '1', 'id', id, 'task', g.task, 'queue', QUEUE, 'priority', g.priority, 'status', status,
+    'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq, 'args', args, unpack(g.tail)) -- one write
   local when = tonumber(created)
   local q = g.by_status -- the indexes: written by flush_index()
   q[#q + 1], q[#q + 2] = when, id
@@ -164,13 +158,13 @@ local function group_events(g)
   EVENTS[#EVENTS + 1] = e
 end
 
--- Insert one job whose fields start at ARGV[i]: id, created_at, then its template (all its
--- other fields, args among them).  Returns the next index, the record as store_job does,
--- and whether it is ready.
+-- Insert one job whose fields start at ARGV[i]: id, created_at, args JSON, then its template
+-- (all its other fields).  Returns the next index, the record as store_job does, and whether
+-- it is ready.
 local function insert_job(i)
-  local id, created = ARGV[i], ARGV[i + 1]
-  local shared, nexti = read_template(i + 2)
-  local rec, ready = store_job(id, created, '', shared, nil)
+  local id, created, args = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local shared, nexti = read_template(i + 3)
+  local rec, ready = store_job(id, created, args, shared, nil)
   group_events(shared)
   return nexti, rec, ready
 end
