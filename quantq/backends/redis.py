@@ -140,7 +140,7 @@ class RedisBackend(base.Backend):
             make = args
             pipe.command_later(lambda: (*head, *make()), then)
         else:
-            pipe.command_then(then, *head, *args)
+            pipe.command(*head, *args, then=then)
         return pipe.execute()[0] if own else None
 
     def _pipe(self) -> _Pipe:
@@ -719,12 +719,9 @@ class _Pipe:
         if method not in ("evalsha", "sadd"):
             self._raw = False
 
-    def command(self, *args: Any) -> None:
-        """A command as Redis spells it; its reply as Redis sends it."""
-        self._ops.append(("", args, {}))
-
-    def command_then(self, then: Callable[[Any], None] | None, *args: Any) -> None:
-        """A command; ``then`` (if any) is given its reply as soon as it is read, unless an error."""
+    def command(self, *args: Any, then: Callable[[Any], None] | None = None) -> None:
+        """A command as Redis spells it; its reply as Redis sends it.  ``then`` (if any) is given
+        the reply as soon as it is read, unless it is an error."""
         self._ops.append(("", args, {"then": then} if then else {}))
 
     def command_later(self, make: Callable[[], tuple[Any, ...]], then: Callable[[Any], None] | None = None) -> None:

@@ -515,8 +515,8 @@ def test_a_reply_handler_that_fails_leaves_the_connection_in_step(backend: Redis
 
     seen: list[Any] = []
     pipe = backend._pipe()
-    pipe.command_then(boom, "ECHO", "first")
-    pipe.command_then(seen.append, "ECHO", "second")
+    pipe.command("ECHO", "first", then=boom)
+    pipe.command("ECHO", "second", then=seen.append)
     pipe.command("ECHO", "third")
     with pytest.raises(ValueError, match="first"):
         pipe.execute()
