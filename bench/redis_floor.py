@@ -103,12 +103,19 @@ def record_worker(url: str, threaded: bool) -> None:
         report(keys=[P], args=[job_id, token])
 
 
-def measure(url: str, samples: int, submit: Any) -> tuple[float, float]:
+def floor_done(data: bytes, job_id: str) -> bool:
+    """The floor rows' done message: the job's id on their own channel."""
+    return data.decode() == job_id
+
+
+def measure(url: str, samples: int, submit: Any, channel: str = P + "done", done: Any = floor_done) -> tuple[float, float]:
+    """Every row's timing: ``submit(client, job_id)`` enqueues a job, and the job is done when
+    ``done(data, job_id)`` holds for a message on ``channel``, read on this thread."""
     import redis
 
     r = redis.Redis.from_url(url)
     listen = r.pubsub(ignore_subscribe_messages=True)
-    listen.subscribe(P + "done")
+    listen.subscribe(channel)
     while listen.get_message(timeout=0.1) is not None:
         pass
     took = []
@@ -118,7 +125,7 @@ def measure(url: str, samples: int, submit: Any) -> tuple[float, float]:
         submit(r, job_id)
         while True:
             message = listen.get_message(timeout=5)
-            if message is not None and message["data"].decode() == job_id:
+            if message is not None and done(message["data"], job_id):
                 break
         took.append((time.perf_counter() - began) * 1000)
         time.sleep(0.005)
@@ -132,42 +139,25 @@ def quantq_latency(url: str, samples: int) -> tuple[float, float]:
     """quantq's own enqueue and an idle thread-mode worker; done at the ``completed`` event."""
     import json
 
-    import redis
-
     from quantq import envelope, jobs
     from quantq.backends.redis import RedisBackend
+
+    def completed(data: bytes, job_id: str) -> bool:
+        return any(e.get("event") == "completed" and e.get("id") == job_id for e in json.loads(data))
 
     backend = RedisBackend(url)
     backend.purge(statuses=list(jobs.JobStatus))
     env = {**os.environ, "QUANTQ_URL": url, "PYTHONPATH": ROOT}
     worker = subprocess.Popen([sys.executable, "-m", "quantq", "worker", "--concurrency", "1", "--mode", "thread",
                                "--status-interval", "0", "--log-level", "warning"], cwd=ROOT, env=env)
-    r = redis.Redis.from_url(url)
-    listen = r.pubsub(ignore_subscribe_messages=True)
-    listen.subscribe(backend.keys.events)
     try:
         time.sleep(3.0)
-        took = []
-        for _ in range(samples):
-            job = envelope.parse_submission({"task": "quantq.noop"})
-            began = time.perf_counter()
-            backend.enqueue([job])
-            done = False
-            while not done:
-                message = listen.get_message(timeout=5)
-                if message is None:
-                    continue
-                done = any(e.get("event") == "completed" and e.get("id") == job.id for e in json.loads(message["data"]))
-            took.append((time.perf_counter() - began) * 1000)
-            time.sleep(0.005)
+        return measure(url, samples, lambda _, job_id: backend.enqueue(
+            [envelope.parse_submission({"task": "quantq.noop", "id": job_id})]), backend.keys.events, completed)
     finally:
         worker.terminate()
         worker.wait(15)
-        listen.close()
-        r.close()
         backend.close()
-    took.sort()
-    return statistics.median(took), took[max(0, int(len(took) * 0.99) - 1)]
 
 
 def start(url: str, kind: str) -> subprocess.Popen[str]:
