@@ -143,7 +143,7 @@ def quantq_latency(url: str, samples: int) -> tuple[float, float]:
     from quantq.backends.redis import RedisBackend
 
     def completed(data: bytes, job_id: str) -> bool:
-        return any(e.get("event") == "completed" and e.get("id") == job_id for e in json.loads(data))
+        return any(e.get("event") == "completed" and job_id in e.get("ids", (e.get("id"),)) for e in json.loads(data))
 
     backend = RedisBackend(url)
     backend.purge(statuses=list(jobs.JobStatus))

@@ -663,8 +663,11 @@ class RedisBackend(base.Backend):
                 except ValueError:
                     continue  # not ours: someone else publishes on the channel
                 for e in events if isinstance(events, list) else ():
-                    if isinstance(e, dict) and e.get("event") in FINISH_EVENTS and isinstance(e.get("id"), str):
-                        told(e["id"])
+                    if isinstance(e, dict) and e.get("event") in FINISH_EVENTS:
+                        ids = e.get("ids") if "ids" in e else (e.get("id"),)  # (a batch's event names them all)
+                        for job_id in ids if isinstance(ids, (list, tuple)) else ():
+                            if isinstance(job_id, str):
+                                told(job_id)
         finally:
             pubsub.close()
 
@@ -687,7 +690,7 @@ class RedisBackend(base.Backend):
                     continue
                 last = time.monotonic()
                 for e in json.loads(message["data"]):
-                    if "ids" in e:  # one event for a group of jobs enqueued together: one per job here
+                    if "ids" in e:  # one event for jobs enqueued, started or completed together: one per job here
                         ids = e.pop("ids")
                         for job_id in ids:
                             yield {**e, "id": job_id}

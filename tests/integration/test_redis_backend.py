@@ -16,7 +16,7 @@ import redis as redis_py
 from quantq import builtin_tasks, envelope, errors, jobs, tasks
 from quantq.backends import from_url
 from quantq.backends._finish_watch import FinishWatch
-from quantq.backends.base import JobFilter
+from quantq.backends.base import JobFilter, Outcome
 from quantq.backends.redis import RedisBackend
 from quantq.backends.redis_keys import parse_url, url_from_env
 from quantq.worker.worker import Worker, WorkerOptions
@@ -344,6 +344,79 @@ def test_a_group_enqueued_together_is_one_event_on_the_wire_and_one_per_job_in_p
     assert all(e["queue"] == "default" and "ids" not in e and e["at"] == seen[0]["at"] for e in seen)
 
 
+def test_a_batch_claim_and_report_are_one_event_per_task_on_the_wire_and_one_per_job_in_python(
+        backend: RedisBackend, raw: redis_py.Redis) -> None:
+    """`started` and `completed` of the jobs of one task in one claim or report share one event
+    with `ids`; other tasks' jobs, failures and retries keep their own; subscribe_events hands
+    out one event per job."""
+    backend.enqueue([make(id="a1"), make(id="a2"), make(id="b1", task="quantq.fail"), make(id="a3"), make(id="a4")])
+    wire = raw.pubsub(ignore_subscribe_messages=True)
+    wire.subscribe(backend.keys.events)
+    seen: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        ready.set()
+        seen.extend(backend.subscribe_events(timeout=1.0))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    ready.wait()
+    time.sleep(0.2)
+    claims = {c.job_id: c for c in backend.claim(["default"], worker_id="w7", hostname="h", lease=30, limit=5)}
+    error = jobs.JobError(type="E", message="no")
+    backend.report([Outcome(claim=claims["a1"], result=1), Outcome(claim=claims["b1"], error=error),
+                    Outcome(claim=claims["a2"], result=2), Outcome(claim=claims["a3"], error=error, retry_in=60),
+                    Outcome(claim=claims["a4"], result=4)])
+    listener.join()
+    messages = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        if (message := wire.get_message(timeout=0.1)) is not None:
+            messages.append(json.loads(message["data"]))
+    wire.close()
+    assert len(messages) == 2  # one per call
+    started_a, started_b = messages[0]
+    assert (started_a["event"], started_a["ids"], started_a["worker"], "id" in started_a) == ("started", ["a1", "a2", "a3", "a4"], "w7", False)
+    assert (started_b["event"], started_b["id"], started_b["task"]) == ("started", "b1", "quantq.fail")
+    assert [(e["event"], e.get("id"), e.get("ids")) for e in messages[1]] == [
+        ("completed", None, ["a1", "a2", "a4"]), ("failed", "b1", None), ("retrying", "a3", None)]
+    assert [(e["event"], e["id"]) for e in seen] == [
+        ("started", "a1"), ("started", "a2"), ("started", "a3"), ("started", "a4"), ("started", "b1"),
+        ("completed", "a1"), ("completed", "a2"), ("completed", "a4"), ("failed", "b1"), ("retrying", "a3")]
+    assert all("ids" not in e and e["queue"] == "default" for e in seen)
+    assert {e["worker"] for e in seen if e["event"] == "started"} == {"w7"}
+
+
+def test_index_writes_kept_to_a_scripts_end_leave_what_one_write_each_would(
+        backend: RedisBackend, raw: redis_py.Redis) -> None:
+    """A claim that promotes a due job and claims it in the same script, and a report mixing
+    completion, failure and retry, leave every index as one write per change would."""
+    backend.enqueue([make(id="soon", run_at=time.time() + 0.3), make(id="now")])
+    time.sleep(0.5)
+    claims = {c.job_id: c for c in backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=5)}
+    assert set(claims) == {"soon", "now"}
+    k = backend.keys
+    members = {status: set(raw.zrange(k.status("default", status), 0, -1)) for status in ("scheduled", "queued", "running")}
+    assert members == {"scheduled": set(), "queued": set(), "running": {"soon", "now"}}
+    assert set(raw.zrange(k.base("default") + "run", 0, -1)) == {"soon", "now"}
+    assert raw.zcard(k.base("default") + "sched") == 0
+    backend.enqueue([make(id="bad", max_attempts=1), make(id="again", max_attempts=3)])
+    claims.update({c.job_id: c for c in backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=5)})
+    error = jobs.JobError(type="E", message="no")
+    backend.report([Outcome(claim=claims["now"], result=1), Outcome(claim=claims["bad"], error=error),
+                    Outcome(claim=claims["again"], error=error, retry_in=60), Outcome(claim=claims["soon"], result=2)])
+
+    def index(name: str) -> set[str]:
+        return set(raw.zrange(k.base("default") + name, 0, -1))
+    assert index("st:running") == set() and index("run") == set()
+    assert (index("st:completed"), index("st:failed"), index("st:scheduled")) == ({"now", "soon"}, {"bad"}, {"again"})
+    assert index("sched") == {"again"} and index("ready") == set()
+    assert {m.split("\n")[0] for m in index("exp")} == {"now", "soon", "bad"}
+    counts = {s.name: s.counts for s in backend.queue_stats()}["default"]
+    assert [counts[s] for s in ("completed", "failed", "scheduled", "running", "queued")] == [2, 1, 1, 0, 0]
+
+
 def test_events_off_publishes_nothing(url: str) -> None:
     quiet = RedisBackend(url + "&events=off")
     with pytest.raises(errors.ConfigError):
@@ -356,10 +429,13 @@ def test_waiters_are_told_by_the_events_that_end_jobs(url: str, monkeypatch: pyt
     completes, fails or cancels its job; a stray message on the channel changes nothing."""
     waiter, worker = RedisBackend(url), RedisBackend(url)
     try:
-        worker.enqueue([make(id="ok"), make(id="bad", max_attempts=1), make(id="gone")])
+        worker.enqueue([make(id="ok"), make(id="bad", max_attempts=1), make(id="gone"), make(id="p1"), make(id="p2")])
         claims = {c.job_id: c for c in worker.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)}
+        pair = worker.claim(["default"], worker_id="w", hostname="h", lease=30, limit=3)[1:]
         endings = {
             "ok": lambda: worker.complete(claims["ok"], {"n": 1}),
+            # reported together: one `completed` event whose `ids` name the job second
+            "p2": lambda: worker.report([Outcome(claim=c, result=c.job_id) for c in pair]),
             "bad": lambda: worker.fail(claims["bad"], jobs.JobError(type="E", message="no")),
             "gone": lambda: (worker.client.publish(worker.keys.events, "not json"), worker.cancel("gone")),
         }

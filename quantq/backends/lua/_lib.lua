@@ -22,14 +22,22 @@ local function event(kind, id, task, k1, v1, k2, v2)
   EVENTS[#EVENTS + 1] = e
 end
 
-local function publish()
-  if CHANNEL ~= '' and #EVENTS > 0 then redis.call('PUBLISH', CHANNEL, cjson.encode(EVENTS)) end
-end
 
--- move an id between the per-status indexes (score: created_at, so listings run newest first)
-local function restatus(id, from, to, created)
-  if from then redis.call('ZREM', skey(from), id) end
-  redis.call('ZADD', skey(to), tonumber(created), id)
+-- the event of a job in a batch (started, completed): the jobs of one task in one call share one
+-- event, with `ids` (in order) in place of `id` from the second on, as a bulk enqueue's do (a
+-- table per job was a tenth of a claim's Redis time); k1 = v1 is the same for all of them
+local BATCHED = {}
+local function batched_event(kind, id, task, k1, v1)
+  if CHANNEL == '' then return end
+  local e = BATCHED[kind .. '\n' .. task]
+  if not e then
+    event(kind, id, task, k1, v1)
+    BATCHED[kind .. '\n' .. task] = EVENTS[#EVENTS]
+  elseif e.ids then
+    e.ids[#e.ids + 1] = id
+  else
+    e.ids, e.id = {e.id, id}, nil
+  end
 end
 
 -- one wake token in the inbox lets blocked workers return; capped so tokens never pile up
@@ -43,12 +51,17 @@ local function make_ready(id, prio, seq)
   redis.call('ZADD', B .. 'ready', ready_score(prio, seq), id)
 end
 
--- Index entries of new jobs, written with one ZADD per sorted set when the script calls
--- flush_index() (a call from Lua costs more than the entry: a bulk enqueue spends most of
--- its Redis time there).  Nothing in a script reads these sets between store_job and the flush.
-local ZQ, ZQKEYS = {}, {}
+-- Index writes are kept until the script ends (finish()) and then made with one ZADD and one
+-- ZREM per sorted set: a call from Lua costs more than the entry, and a bulk enqueue, a claim
+-- and a report of many jobs would spend most of their Redis time in those calls.  No script
+-- reads a set it has writes kept for (the ready and lease-expiry sets of claims, the ones a
+-- script does read, are written at once where they are read).
+--   zq(key): new jobs' entries (score, member, score, ...): a list, cheapest to fill;
+--   zchange(key, member, score or false): an existing job's entry moved or removed; per member
+--   the last change wins, so the writes at the end leave what one call per change would have.
+local ZQ, ZQKEYS, ZC, ZCKEYS = {}, {}, {}, {}
 
-local function zq(key) -- the entries waiting for one sorted set: score, member, score, ...
+local function zq(key)
   local q = ZQ[key]
   if not q then
     q = {}
@@ -58,14 +71,47 @@ local function zq(key) -- the entries waiting for one sorted set: score, member,
   return q
 end
 
-local function flush_index()
-  for _, key in ipairs(ZQKEYS) do
-    local q = ZQ[key]
-    for s = 1, #q, 4000 do -- (unpack has a limit of a few thousand values)
-      redis.call('ZADD', key, unpack(q, s, math.min(s + 3999, #q)))
-    end
+local function zchange(key, member, score)
+  local c = ZC[key]
+  if not c then
+    c = {}
+    ZC[key] = c
+    ZCKEYS[#ZCKEYS + 1] = key
   end
-  ZQ, ZQKEYS = {}, {}
+  c[member] = score
+end
+
+local function zcall(command, key, list) -- (unpack has a limit of a few thousand values)
+  for s = 1, #list, 4000 do redis.call(command, key, unpack(list, s, math.min(s + 3999, #list))) end
+end
+
+local function flush_index()
+  for _, key in ipairs(ZQKEYS) do zcall('ZADD', key, ZQ[key]) end
+  for _, key in ipairs(ZCKEYS) do -- (after the new entries: a job is changed after it is made)
+    local adds, removes = {}, {}
+    for member, score in pairs(ZC[key]) do
+      if score then
+        adds[#adds + 1], adds[#adds + 2] = score, member
+      else
+        removes[#removes + 1] = member
+      end
+    end
+    zcall('ZREM', key, removes)
+    zcall('ZADD', key, adds)
+  end
+  ZQ, ZQKEYS, ZC, ZCKEYS = {}, {}, {}, {}
+end
+
+-- the end of every script that changes jobs: the index writes it kept, then its events
+local function finish()
+  flush_index()
+  if CHANNEL ~= '' and #EVENTS > 0 then redis.call('PUBLISH', CHANNEL, cjson.encode(EVENTS)) end
+end
+
+-- move an id between the per-status indexes (score: created_at, so listings run newest first)
+local function restatus(id, from, to, created)
+  if from then zchange(skey(from), id, false) end
+  zchange(skey(to), id, tonumber(created))
 end
 
 local function held(id, token)
@@ -77,7 +123,7 @@ end
 local function finish_ttl(id, task, ttl)
   local t = tonumber(ttl)
   if t == nil or t < 0 then return end
-  redis.call('ZADD', B .. 'exp', NOW + t, id .. '\n' .. task)
+  zchange(B .. 'exp', id .. '\n' .. task, NOW + t)
   if t == 0 then redis.call('DEL', jkey(id)) else redis.call('EXPIRE', jkey(id), t) end
 end
 
@@ -103,7 +149,7 @@ local function next_due()
   return ''
 end
 
--- Store one new job (the caller ends with flush_index()): its own id, created_at ('' = now)
+-- Store one new job (the caller ends with finish()): its own id, created_at ('' = now)
 -- and args JSON, the rest from its group `g` (see read_template).  `seq` is the
 -- job's place in line (a batch takes its numbers with one INCRBY), or nil to take the next
 -- number only if the job is new.  Returns either its created_at (new: also its updated_at,
@@ -119,7 +165,7 @@ local function store_job(id, created, args, g, seq)
   redis.call('HSET', key, 'v', '1', 'id', id, 'task', g.task, 'queue', QUEUE, 'priority', g.priority, 'status', status,
     'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq, 'args', args, unpack(g.tail)) -- one write
   local when = tonumber(created)
-  local q = g.by_status -- the indexes: written by flush_index()
+  local q = g.by_status -- the indexes: written by finish()
   q[#q + 1], q[#q + 2] = when, id
   q = g.by_task
   q[#q + 1], q[#q + 2] = when, id

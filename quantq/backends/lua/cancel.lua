@@ -14,5 +14,5 @@ restatus(id, status, 'cancelled', h[2])
 local rec = redis.call('HGETALL', key)
 finish_ttl(id, h[3], h[4])
 event('cancelled', id, h[3])
-publish()
+finish()
 return {'ok', rec}

@@ -32,10 +32,10 @@ if not paused then
         'started_at', NOWS, 'updated_at', NOWS, 'progress', '0', 'token', ARGV[8] .. '.' .. k, 'lease', leases)
       if h[5] then redis.call('HDEL', key, 'status_message') end
       restatus(id, 'queued', 'running', h[2])
-      redis.call('ZADD', B .. 'run', lease, id)
+      zchange(B .. 'run', id, lease)
       h[1], h[4], h[5] = k, attempts, false
       out[#out + 1] = h
-      event('started', id, h[3], 'worker', ARGV[6])
+      batched_event('started', id, h[3], 'worker', ARGV[6])
     end
   end
 end
@@ -45,5 +45,5 @@ if emptied then redis.call('LREM', inbox, 0, WAKE) end
 local waiting = redis.call('LLEN', inbox)
 if waiting > 0 and waiting <= 64 then waiting = waiting - #redis.call('LPOS', inbox, WAKE, 'COUNT', 0) end
 out[1] = waiting
-publish()
+finish()
 return out

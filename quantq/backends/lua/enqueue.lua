@@ -20,7 +20,6 @@ for _ = 1, tonumber(ARGV[5]) do
   end
   group_events(shared)
 end
-flush_index()
 if woke then wake() end
-publish()
+finish()
 return out

@@ -33,7 +33,6 @@ for _ = 1, tonumber(ARGV[4]) do
     end
   end
 end
-flush_index()
 if woke then wake() end
-publish()
+finish()
 return done

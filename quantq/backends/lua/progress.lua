@@ -7,5 +7,5 @@ local message = nil
 if ARGV[7] == '\0' then redis.call('HDEL', key, 'status_message')
 else redis.call('HSET', key, 'status_message', ARGV[7]); message = ARGV[7] end
 event('progress', id, nil, 'progress', tonumber(ARGV[6]), 'message', message)
-publish()
+finish()
 return 1

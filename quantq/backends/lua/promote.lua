@@ -1,4 +1,4 @@
 -- scheduled -> queued for jobs whose run_at has come (bounded per call).
 local n = promote(tonumber(ARGV[4]))
-publish()
+finish()
 return n

@@ -24,5 +24,5 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', B .. 'run', '-inf', NOW, 'LIMIT'
   end
 end
 if woke then wake() end
-publish()
+finish()
 return n

@@ -11,5 +11,5 @@ restatus(id, 'running', 'queued', h[6])
 make_ready(id, h[4], h[5])
 wake()
 event('released', id, h[7])
-publish()
+finish()
 return 1

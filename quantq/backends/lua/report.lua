@@ -12,12 +12,12 @@ for j = 1, tonumber(ARGV[4]) do
     out[j] = 0
   else
     redis.call('HDEL', key, 'token', 'lease')
-    redis.call('ZREM', B .. 'run', id)
+    zchange(B .. 'run', id, false)
     if kind == 'c' then
       redis.call('HSET', key, 'status', 'completed', 'result', payload, 'progress', '100', 'finished_at', NOWS, 'updated_at', NOWS)
       restatus(id, 'running', 'completed', h[4])
       finish_ttl(id, h[5], h[6])
-      event('completed', id, h[5])
+      batched_event('completed', id, h[5])
       out[j] = {NOWS, ''}
     elseif kind == 'f' then
       redis.call('HSET', key, 'status', 'failed', 'error', payload, 'finished_at', NOWS, 'updated_at', NOWS)
@@ -29,11 +29,11 @@ for j = 1, tonumber(ARGV[4]) do
       local at = fmt(NOW + tonumber(retry_in))
       redis.call('HSET', key, 'status', 'scheduled', 'error', payload, 'run_at', at, 'updated_at', NOWS)
       restatus(id, 'running', 'scheduled', h[4])
-      redis.call('ZADD', B .. 'sched', tonumber(at), id)
+      zchange(B .. 'sched', id, tonumber(at))
       event('retrying', id, h[5], 'attempt', tonumber(h[8]), 'run_at', tonumber(at))
       out[j] = {NOWS, at}
     end
   end
 end
-publish()
+finish()
 return out

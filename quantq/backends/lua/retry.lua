@@ -13,5 +13,5 @@ restatus(id, h[1], 'queued', h[2])
 make_ready(id, h[4], seq)
 wake()
 event('enqueued', id, h[3], 'status', 'queued', 'retry', true)
-publish()
+finish()
 return {'ok', redis.call('HGETALL', key)}
