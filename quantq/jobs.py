@@ -154,6 +154,20 @@ class Job:
         return self.status in FINISHED
 
 
+#: each field's name and its slot's own setter (see job_from_fields)
+_JOB_SETTERS = tuple((name, getattr(Job, name).__set__) for name in Job.__slots__)
+
+
+def job_from_fields(fields: dict[str, Any]) -> Job:
+    """``Job(**fields)`` for a dict that names every field, at a third less: what stores do
+    for each job they read back (a claim of many short jobs builds thousands a second, and a
+    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``)."""
+    job = object.__new__(Job)
+    for name, set_ in _JOB_SETTERS:
+        set_(job, fields[name])
+    return job
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Claim:
     """A worker's hold on a running job.  Every claim gets a fresh token (fencing):
