@@ -75,12 +75,17 @@ def run_warmups() -> list[dict[str, str]]:
 
 
 def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dict[str, str]] | None = None,
-                     around_send: Callable[[Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None) -> None:
+                     around_send: Callable[[Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None,
+                     on_receive: Callable[[], None] | None = None) -> None:
     """Serve jobs over ``conn``.  ``around_send`` (thread slots) is given each message as a write
     to make and as the message the other side would read, and does one or the other (a thread
-    slot's worker takes the message in person when it can)."""
+    slot's worker takes the message in person when it can); ``on_receive`` (thread slots) is
+    told of each message read."""
     def recv() -> Any:
-        return json.loads(conn.recv_bytes())
+        data = conn.recv_bytes()
+        if on_receive is not None:
+            on_receive()
+        return json.loads(data)
 
     def send(message: dict[str, Any]) -> None:
         encoded = message.pop("result_json", None)

@@ -239,13 +239,15 @@ class ThreadSlot(Slot):
     abandoned (it finishes in the background and its outcome is ignored)."""
 
     def __init__(self, index: int, registry: tasks.Registry,
-                 around_send: Callable[[Slot, Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None) -> None:
+                 around_send: Callable[[Slot, Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None,
+                 on_receive: Callable[[], None] | None = None) -> None:
         super().__init__(index)
         self.registry = registry
         self.thread: threading.Thread | None = None
         #: given each message of the slot's thread, on that thread, to write it or to hand it over
         #: there and then (see Worker._send_or_hand)
         self.around_send = around_send
+        self.on_receive = on_receive  #: called on the slot's thread as it reads each message
 
     def start(self) -> None:
         from quantq.worker.child import serve_connection
@@ -255,7 +257,8 @@ class ThreadSlot(Slot):
         around = self.around_send
         self.thread = threading.Thread(
             target=serve_connection, name=f"quantq-slot-{self.index}", daemon=True,
-            args=(child_conn, self.registry, None, (lambda write, message: around(self, write, message)) if around else None),
+            args=(child_conn, self.registry, None, (lambda write, message: around(self, write, message)) if around else None,
+                  self.on_receive),
         )
         if around is not None:
             self._readable = select.poll()

@@ -39,7 +39,7 @@ PRUNE_EVERY = 60.0
 BATCH_SLICE = 0.01  #: when jobs are short, a slot is handed about this many seconds of work at once
 BATCH_MAX = 64  #: default for the most jobs lined up in one slot
 LINES_HELD = 3  #: lines held per slot while jobs are lined up: the running one, the next, and room for a claim
-HANDOVER_WAIT = 0.002  #: longest an idle worker's claimer waits for the supervisor to take its claims
+HANDOVER_WAIT = 0.002  #: longest an idle worker's claimer waits for its claims to be taken (see _claim_loop)
 INLINE_WAIT = 0.001  #: longest a thread slot ending its line waits to hand its outcome over itself (_send_or_hand)
 
 
@@ -107,7 +107,8 @@ class Worker:
         self._stop_now = threading.Event()
         self._claimer: threading.Thread | None = None
         self._claimer_idle = threading.Event()
-        self._handed = threading.Event()  #: set when the supervisor has taken the claimer's last hand-over
+        #: set when the claimer's last hand-over is in slots, and for thread slots taken by their threads
+        self._handed = threading.Event()
         #: the slots and what they hold: the supervisor keeps it except while it waits for news;
         #: the claimer takes it only when it is free, to start new jobs itself (one hop fewer)
         self._slots_lock = threading.Lock()
@@ -198,7 +199,7 @@ class Worker:
 
     def _new_slot(self, index: int) -> Slot:
         if self.options.mode == "thread":
-            return ThreadSlot(index, self.registry, around_send=self._send_or_hand)
+            return ThreadSlot(index, self.registry, around_send=self._send_or_hand, on_receive=self._handed.set)
         return ProcessSlot(index, self.options.imports, self.options.max_memory_mb)
 
     def _start_slots(self) -> None:
@@ -299,7 +300,7 @@ class Worker:
                 self._draining.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            wait = False
+            woken, wait = wait, False
             if claims:
                 self._claimer_idle.clear()
                 with self._free_cond:
@@ -313,12 +314,17 @@ class Worker:
                         self._slots_lock.release()
                 if self._inbox:  # what is left waits for a slot; the supervisor hands it over
                     self._poke()
+                # First let the supervisor hand these jobs to their slots, and a thread slot
+                # take them, when the queues were empty a moment ago: this thread's way into its
+                # next call would hold the GIL they wait for (a thread slot woken by its socket
+                # then waits for the GIL, and is woken a second time: 0.1-0.2 ms each on an idle
+                # machine's cold CPUs, on the path of the job's latency).
                 if len(claims) == want:
+                    if woken:
+                        self._handed.wait(HANDOVER_WAIT)
                     continue  # there may be more: claim again at once
-                # fewer than asked: the queues were empty a moment ago, so wait for the next
-                # wake-up rather than spend a round trip (and the GIL) on an empty claim now.
-                # First let the supervisor hand these jobs to their slots: this thread's way
-                # into its next blocking call would hold the GIL the supervisor is waiting for.
+                # fewer than asked: the queues are empty, so wait for the next wake-up rather
+                # than spend a round trip (and the GIL) on an empty claim now
                 self._handed.wait(HANDOVER_WAIT)
             else:
                 self._claimer_idle.set()
@@ -387,22 +393,28 @@ class Worker:
         return True
 
     def _dispatch(self) -> None:
+        if not self._inbox:
+            return  # (nothing handed over: the claimer's last claims went elsewhere, and said so)
+        to_threads = False
         try:
-            self._hand_over()
+            to_threads = self._hand_over()
         finally:
-            self._handed.set()  # the claimer may go on: what it handed over is in slots (or waits for one)
+            if not to_threads:  # (a thread slot sets it itself once its thread has read them: on_receive)
+                self._handed.set()  # the claimer may go on: what it handed over is in slots (or waits for one)
 
-    def _hand_over(self) -> None:
+    def _hand_over(self) -> bool:
+        """Hand the inbox's claims to open slots; returns whether any went to a thread slot."""
         while self._inbox and self._draining.is_set():
             self._hand_back(self._inbox.popleft())
+        to_threads = False
         if not self._inbox:
-            return
+            return to_threads
         depth = self._depth
         open_slots = sorted((s for s in self.slots if s.ready and s.conn is not None and len(s.claims) < depth),
                             key=lambda s: len(s.claims))  # idle slots first
         for i, slot in enumerate(open_slots):
             if not self._inbox:
-                return
+                break
             share = -(-len(self._inbox) // (len(open_slots) - i))  # spread the inbox evenly
             claims = self._line(slot, min(depth - len(slot.claims), share))
             if not claims:
@@ -414,7 +426,10 @@ class Worker:
                 event(log, "job.started", job=job.id, task=job.task, queue=job.queue, attempt=job.attempts, slot=slot.index)
             if not slot.assign(claims, payloads, self._timeout_of(claims[0])):
                 self._child_died(slot)
+            else:
+                to_threads = to_threads or isinstance(slot, ThreadSlot)
         # what is left is prefetched: it starts when a slot frees (or a new child is warm)
+        return to_threads
 
     def _line(self, slot: Slot, most: int) -> list[jobs.Claim]:
         """Jobs from the inbox for one slot: an idle slot always gets one; more only while

@@ -240,3 +240,54 @@ def test_a_large_outcome_that_ends_during_a_drain_is_still_reported() -> None:
     assert not runner.is_alive()
     done: Any = backend.get(job.id)
     assert done.status is jobs.JobStatus.COMPLETED and len(done.result) == 600_000
+
+
+def test_an_idle_claimer_goes_on_once_the_thread_slot_has_read_its_job(monkeypatch: Any) -> None:
+    """When the queue has run empty, the claimer waits, before its next blocking claim, until
+    the thread slot has read the job it handed over, so that the slot's thread wakes to a free
+    GIL rather than wait for it and be woken twice."""
+    import quantq.worker.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "HANDOVER_WAIT", 30.0)  # (so only the slot's read lets it go on)
+    backend = MemoryBackend()
+    timeline: list[str] = []
+    claim, wait_and_claim = backend.claim, backend.wait_and_claim
+
+    def logged_claim(*args: Any, **kwargs: Any) -> list[jobs.Claim]:
+        timeline.append("claim")
+        claims = claim(*args, **kwargs)
+        timeline.append(f"got {len(claims)}")
+        return claims
+
+    def logged_wait_and_claim(*args: Any, **kwargs: Any) -> list[jobs.Claim]:
+        timeline.append("claim")
+        return wait_and_claim(*args, **kwargs)  # (it ends in claim)
+
+    monkeypatch.setattr(backend, "claim", logged_claim)
+    monkeypatch.setattr(backend, "wait_and_claim", logged_wait_and_claim)
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="thread", lease=30, status_interval=0, poll_interval=0.1,
+                                           prefetch=1))
+    handed = worker._handed.set
+
+    def read_or_handed() -> None:
+        if threading.current_thread().name == "quantq-slot-0":
+            time.sleep(0.05)  # a slot thread slow to wake: the claimer must not go on meanwhile
+            timeline.append("slot read")
+        handed()
+
+    monkeypatch.setattr(worker._handed, "set", read_or_handed)  # (before the slot is made and given it)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    try:
+        for n in range(3):
+            _wait_for(lambda: worker._free == worker._capacity())  # idle again
+            [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": n}})])
+            _wait_for(lambda job=job: backend.get(job.id).status is jobs.JobStatus.COMPLETED)
+            assert backend.get(job.id).status is jobs.JobStatus.COMPLETED
+    finally:
+        worker.stop()
+        runner.join(10)
+    got = [i for i, entry in enumerate(timeline) if entry == "got 1"]
+    assert len(got) == 3, timeline
+    for i in got:  # the next claim comes only after the slot has read the job
+        assert timeline[i + 1] == "slot read", " ".join(timeline)
