@@ -303,12 +303,9 @@ def test_live_events_cover_a_jobs_life(backend: RedisBackend) -> None:
     assert next(e for e in seen if e["event"] == "started")["worker"] == "w9"
 
 
-def test_a_group_enqueued_together_is_one_event_on_the_wire_and_one_per_job_in_python(
-        backend: RedisBackend, raw: redis_py.Redis) -> None:
-    """On the channel, jobs enqueued together that share a template are one `enqueued` event
-    with `ids`; a lone job keeps `id`; an id that existed gets none.  subscribe_events hands
-    out one complete event per job, in the order sent."""
-    backend.enqueue([make(id="old")])
+def events_of(backend: RedisBackend, raw: redis_py.Redis, act: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+    """What ``act()`` publishes: the messages on the wire (each a list of events) and the
+    events subscribe_events hands out for them."""
     wire = raw.pubsub(ignore_subscribe_messages=True)
     wire.subscribe(backend.keys.events)
     seen: list[dict[str, Any]] = []
@@ -322,9 +319,7 @@ def test_a_group_enqueued_together_is_one_event_on_the_wire_and_one_per_job_in_p
     listener.start()
     ready.wait()
     time.sleep(0.2)
-    later = time.time() + 3600
-    backend.enqueue([make(id="b1"), make(id="old"), make(id="b2", run_at=later), make(id="b3"),
-                     make(id="lone", task="quantq.fail")])
+    act()
     listener.join()
     messages = []
     deadline = time.monotonic() + 1.0
@@ -332,6 +327,18 @@ def test_a_group_enqueued_together_is_one_event_on_the_wire_and_one_per_job_in_p
         if (message := wire.get_message(timeout=0.1)) is not None:
             messages.append(json.loads(message["data"]))
     wire.close()
+    return messages, seen
+
+
+def test_a_group_enqueued_together_is_one_event_on_the_wire_and_one_per_job_in_python(
+        backend: RedisBackend, raw: redis_py.Redis) -> None:
+    """On the channel, jobs enqueued together that share a template are one `enqueued` event
+    with `ids`; a lone job keeps `id`; an id that existed gets none.  subscribe_events hands
+    out one complete event per job, in the order sent."""
+    backend.enqueue([make(id="old")])
+    later = time.time() + 3600
+    messages, seen = events_of(backend, raw, lambda: backend.enqueue([
+        make(id="b1"), make(id="old"), make(id="b2", run_at=later), make(id="b3"), make(id="lone", task="quantq.fail")]))
     assert len(messages) == 1  # one call, one message
     (queued, scheduled, lone) = messages[0]
     assert (queued["ids"], queued["status"], queued["task"]) == (["b1", "b3"], "queued", "quantq.echo")
@@ -350,31 +357,15 @@ def test_a_batch_claim_and_report_are_one_event_per_task_on_the_wire_and_one_per
     with `ids`; other tasks' jobs, failures and retries keep their own; subscribe_events hands
     out one event per job."""
     backend.enqueue([make(id="a1"), make(id="a2"), make(id="b1", task="quantq.fail"), make(id="a3"), make(id="a4")])
-    wire = raw.pubsub(ignore_subscribe_messages=True)
-    wire.subscribe(backend.keys.events)
-    seen: list[dict[str, Any]] = []
-    ready = threading.Event()
-
-    def listen() -> None:
-        ready.set()
-        seen.extend(backend.subscribe_events(timeout=1.0))
-
-    listener = threading.Thread(target=listen)
-    listener.start()
-    ready.wait()
-    time.sleep(0.2)
-    claims = {c.job_id: c for c in backend.claim(["default"], worker_id="w7", hostname="h", lease=30, limit=5)}
     error = jobs.JobError(type="E", message="no")
-    backend.report([Outcome(claim=claims["a1"], result=1), Outcome(claim=claims["b1"], error=error),
-                    Outcome(claim=claims["a2"], result=2), Outcome(claim=claims["a3"], error=error, retry_in=60),
-                    Outcome(claim=claims["a4"], result=4)])
-    listener.join()
-    messages = []
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        if (message := wire.get_message(timeout=0.1)) is not None:
-            messages.append(json.loads(message["data"]))
-    wire.close()
+
+    def claim_and_report() -> None:
+        claims = {c.job_id: c for c in backend.claim(["default"], worker_id="w7", hostname="h", lease=30, limit=5)}
+        backend.report([Outcome(claim=claims["a1"], result=1), Outcome(claim=claims["b1"], error=error),
+                        Outcome(claim=claims["a2"], result=2), Outcome(claim=claims["a3"], error=error, retry_in=60),
+                        Outcome(claim=claims["a4"], result=4)])
+
+    messages, seen = events_of(backend, raw, claim_and_report)
     assert len(messages) == 2  # one per call
     started_a, started_b = messages[0]
     assert (started_a["event"], started_a["ids"], started_a["worker"], "id" in started_a) == ("started", ["a1", "a2", "a3", "a4"], "w7", False)

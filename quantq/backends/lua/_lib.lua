@@ -61,25 +61,19 @@ end
 --   the last change wins, so the writes at the end leave what one call per change would have.
 local ZQ, ZQKEYS, ZC, ZCKEYS = {}, {}, {}, {}
 
-local function zq(key)
-  local q = ZQ[key]
-  if not q then
-    q = {}
-    ZQ[key] = q
-    ZQKEYS[#ZQKEYS + 1] = key
+local function kept(tables, keys, key) -- the table kept for `key` in `tables`, made on first use
+  local t = tables[key]
+  if not t then
+    t = {}
+    tables[key] = t
+    keys[#keys + 1] = key
   end
-  return q
+  return t
 end
 
-local function zchange(key, member, score)
-  local c = ZC[key]
-  if not c then
-    c = {}
-    ZC[key] = c
-    ZCKEYS[#ZCKEYS + 1] = key
-  end
-  c[member] = score
-end
+local function zq(key) return kept(ZQ, ZQKEYS, key) end
+
+local function zchange(key, member, score) kept(ZC, ZCKEYS, key)[member] = score end
 
 local function zcall(command, key, list) -- (unpack has a limit of a few thousand values)
   for s = 1, #list, 4000 do redis.call(command, key, unpack(list, s, math.min(s + 3999, #list))) end
