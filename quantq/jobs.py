@@ -147,7 +147,15 @@ class Job:
     depends_on: tuple[str, ...] = ()  #: jobs this one was declared to follow (pipelines)
 
     def replace(self, **changes: Any) -> Job:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, as ``dataclasses.replace`` makes it, but through the slots'
+        own setters (see job_from_fields): stores make one per job they write."""
+        unknown = changes.keys() - _JOB_FIELDS
+        if unknown:
+            raise TypeError(f"Job has no field {min(unknown)!r}")
+        job = object.__new__(Job)
+        for name, set_ in _JOB_SETTERS:
+            set_(job, changes[name] if name in changes else getattr(self, name))
+        return job
 
     @property
     def finished(self) -> bool:
@@ -156,6 +164,7 @@ class Job:
 
 #: each field's name and its slot's own setter (see job_from_fields)
 _JOB_SETTERS = tuple((name, getattr(Job, name).__set__) for name in Job.__slots__)
+_JOB_FIELDS = frozenset(Job.__slots__)
 
 
 def job_from_fields(fields: dict[str, Any]) -> Job:

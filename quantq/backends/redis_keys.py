@@ -284,18 +284,6 @@ def group_by_queue(claims: Sequence[jobs.Claim]) -> dict[str, list[tuple[int, jo
     return groups
 
 
-_JOB_SLOTS = jobs.Job.__slots__
-
-
-def copy_with(job: jobs.Job, **changes: Any) -> jobs.Job:
-    """``job.replace(**changes)`` without dataclass machinery: bulk enqueue returns thousands.
-    The copy is finished before anyone sees it, so it stays frozen for its users."""
-    new = object.__new__(jobs.Job)
-    for name in _JOB_SLOTS:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(job, name))
-    return new
-
-
 def stored_job(job: jobs.Job, status: str, rec: str | list[str], times: dict[str, datetime | None]) -> jobs.Job:
     """The job as ``enqueue.lua`` stored it: ``rec`` is its created_at (new, with its group's
     ``status``) or the stored hash (the id existed)."""
@@ -306,8 +294,8 @@ def stored_job(job: jobs.Job, status: str, rec: str | list[str], times: dict[str
     if rec not in times:
         times[rec] = jobs.from_timestamp(float(rec))
     run_at = jobs.from_timestamp(float(ts(job.run_at))) if job.run_at else None
-    return copy_with(job, status=jobs.JobStatus.QUEUED if status == "queued" else jobs.JobStatus(status), attempts=0,
-                     created_at=times[rec], updated_at=times[rec], run_at=run_at)
+    return job.replace(status=jobs.JobStatus.QUEUED if status == "queued" else jobs.JobStatus(status), attempts=0,
+                       created_at=times[rec], updated_at=times[rec], run_at=run_at)
 
 
 def recorded_job(o: base.Outcome, at: str, run_at: str) -> jobs.Job:
@@ -315,10 +303,10 @@ def recorded_job(o: base.Outcome, at: str, run_at: str) -> jobs.Job:
     when = jobs.from_timestamp(float(at))
     job = o.claim.job
     if o.error is None:
-        return copy_with(job, status=jobs.JobStatus.COMPLETED, result=o.result, progress=100.0, finished_at=when, updated_at=when)
+        return job.replace(status=jobs.JobStatus.COMPLETED, result=o.result, progress=100.0, finished_at=when, updated_at=when)
     if o.retry_in is None:
-        return copy_with(job, status=jobs.JobStatus.FAILED, error=o.error, finished_at=when, updated_at=when)
-    return copy_with(job, status=jobs.JobStatus.SCHEDULED, error=o.error, run_at=jobs.from_timestamp(float(run_at)), updated_at=when)
+        return job.replace(status=jobs.JobStatus.FAILED, error=o.error, finished_at=when, updated_at=when)
+    return job.replace(status=jobs.JobStatus.SCHEDULED, error=o.error, run_at=jobs.from_timestamp(float(run_at)), updated_at=when)
 
 
 def expected_job(o: base.Outcome) -> jobs.Job:
