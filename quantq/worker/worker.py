@@ -406,9 +406,9 @@ class Worker:
         """Hand the inbox's claims to open slots; returns whether any went to a thread slot."""
         while self._inbox and self._draining.is_set():
             self._hand_back(self._inbox.popleft())
-        to_threads = False
         if not self._inbox:
-            return to_threads
+            return False
+        to_threads = False
         depth = self._depth
         open_slots = sorted((s for s in self.slots if s.ready and s.conn is not None and len(s.claims) < depth),
                             key=lambda s: len(s.claims))  # idle slots first

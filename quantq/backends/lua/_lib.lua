@@ -22,17 +22,17 @@ local function event(kind, id, task, k1, v1, k2, v2)
   EVENTS[#EVENTS + 1] = e
 end
 
-
 -- the event of a job in a batch (started, completed): the jobs of one task in one call share one
 -- event, with `ids` (in order) in place of `id` from the second on, as a bulk enqueue's do (a
 -- table per job was a tenth of a claim's Redis time); k1 = v1 is the same for all of them
 local BATCHED = {}
 local function batched_event(kind, id, task, k1, v1)
   if CHANNEL == '' then return end
-  local e = BATCHED[kind .. '\n' .. task]
+  local group = kind .. '\n' .. task
+  local e = BATCHED[group]
   if not e then
     event(kind, id, task, k1, v1)
-    BATCHED[kind .. '\n' .. task] = EVENTS[#EVENTS]
+    BATCHED[group] = EVENTS[#EVENTS]
   elseif e.ids then
     e.ids[#e.ids + 1] = id
   else
