@@ -562,6 +562,28 @@ def test_a_mixed_bulk_enqueue_stores_each_job_as_given_in_one_call_per_queue(bac
         assert [t for t in taken if backend.get(t).priority == priority] == [j.id for j in expected if j.priority == priority]
 
 
+def test_a_claimed_job_is_its_record_as_stored(backend: RedisBackend) -> None:
+    """The claim builds its jobs from its reply, not by reading them back: each must equal the
+    record get() reads, every field, a retried job's earlier error included."""
+    backend.enqueue([
+        make(id="plain"),
+        make(id="full", args={"x": [1, 2.5, "s"]}, priority=7, meta={"m": {"n": 1}}, timeout=2.5, max_attempts=4,
+             result_ttl=None, failure_ttl=60, parent_id="p1", depends_on=["d1", "d2"]),
+    ])
+    first = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)
+    assert [c.job_id for c in first] == ["full", "plain"]
+    for claim in first:
+        assert claim.job == backend.get(claim.job_id)
+        assert (claim.job.status, claim.job.worker_id, claim.job.attempts) == (S.RUNNING, "w", 1)
+    [retried] = [c for c in first if c.job_id == "full"]
+    backend.report([Outcome(claim=retried, error=jobs.JobError(type="E", message="boom"), retry_in=0.0)])
+    [again] = backend.claim(["default"], worker_id="w2", hostname="h2", lease=30, limit=1)
+    stored = backend.get("full")
+    assert again.job == stored
+    assert (again.job.attempts, again.job.error, again.job.worker_id) == (2, jobs.JobError(type="E", message="boom"), "w2")
+    assert again.job.args == {"x": [1, 2.5, "s"]} and again.job.depends_on == ("d1", "d2") and again.job.result_ttl is None
+
+
 def test_the_claim_reply_is_read_in_the_scripts_field_order() -> None:
     """claim.lua's CLAIMED list and the Python side that names its reply's fields are one list."""
     import re
