@@ -4,6 +4,7 @@ once per session, not on every call."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from quantq import backends, envelope
-from quantq.backends.base import Outcome
+from quantq import backends, envelope, jobs
+from quantq.backends.base import JobFilter, Outcome
 from tests import backend_factories
+
+S = jobs.JobStatus
 
 
 @pytest.fixture
@@ -75,3 +78,64 @@ def test_the_claim_is_planned_once_per_session_and_that_plan_walks_the_claim_ind
               "limit": 100}
     text = plan(pg, "claim", params, generic=True)
     assert "jobs_claim" in text and "jobs_pkey" in text and "Seq Scan on quantq_jobs" not in text, text
+
+
+FILL = ("INSERT INTO {jobs} (id, task, queue, status, attempts, created_at, finished_at, updated_at, expires_at) "
+        "SELECT 'old-' || g, CASE WHEN g % 1000 = 0 THEN 't.rare' ELSE 'quantq.noop' END, 'q' || (g % 4), "
+        "CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'completed' END, 1, now() - g * interval '1 ms', now(), now(), "
+        "now() + interval '1 day' FROM generate_series(1, {n}) AS g")
+
+
+def list_params(pg: Any, flt: JobFilter) -> dict[str, Any]:
+    """list_jobs's parameters as the backend passes them (the cursor's own values unused here)."""
+    return {"c_created": None, "c_id": None, "no_status": not flt.statuses, "statuses": pg._array(s.value for s in flt.statuses),
+            "queue": flt.queue, "task": flt.task, "after": None, "before_time": None, "cursor": flt.before, "limit": flt.limit}
+
+
+def test_listings_walk_the_listing_indexes_and_read_running_jobs_through_the_lease_index(pg: Any) -> None:
+    """The listing indexes leave running rows out (a claim writes no entry to them): every
+    listing still walks an index in time order, never sorting the table, and finds running
+    jobs through jobs_lease."""
+    pg._tx(lambda cur: cur.execute(FILL.format(jobs=pg.names["jobs"], n=50_000)))
+    pg.enqueue([envelope.parse_submission({"task": "quantq.noop", "queue": "q1"}) for _ in range(40)])
+    pg.claim(["q1"], worker_id="w", hostname="h", lease=30, limit=10)
+    pg._tx(lambda cur: cur.execute(f"ANALYZE {pg.names['jobs']}"), write=False)
+    cases = {
+        "newest": JobFilter(limit=100),
+        "failed": JobFilter(statuses=(S.FAILED,), limit=100),
+        "running": JobFilter(statuses=(S.RUNNING,), limit=100),
+        "queued+running": JobFilter(statuses=(S.QUEUED, S.RUNNING), limit=100),
+        "a queue": JobFilter(queue="q1", limit=100),
+        "a rare task": JobFilter(task="t.rare", limit=100),
+        "a page": JobFilter(queue="q2", before="old-3002", limit=100),
+    }
+    for case, flt in cases.items():
+        text = plan(pg, "list_jobs", list_params(pg, flt))
+        assert "Seq Scan" not in text and "Merge Append" in text, (case, text)
+        # what is sorted at all is one part's few rows (the running ones, or a rare filter's)
+        sorted_rows = [int(m) for m in re.findall(r"Sort {2}\(cost=[\d.]+ rows=(\d+)", text)]
+        assert all(n <= 1000 for n in sorted_rows), (case, text)
+
+
+def test_listings_and_counts_merge_running_and_other_jobs_in_order(pg: Any) -> None:
+    """Running jobs come from one part of the listing and the rest from another: the merge
+    keeps newest first across both, with filters, limits and cursors as one query would."""
+    made = pg.enqueue([envelope.parse_submission({"task": "t.a" if i % 3 else "t.b", "queue": "qa" if i % 2 else "qb"})
+                       for i in range(30)])
+    for queue in ("qa", "qb"):
+        claims = pg.claim([queue], worker_id="w", hostname="h", lease=30, limit=6)
+        pg.report([Outcome(claim=c, result=None) for c in claims[:2]])  # two completed, four running per queue
+    stored = sorted((pg.get(j.id) for j in made), key=lambda j: (j.created_at, j.id), reverse=True)
+    assert {j.status for j in stored} == {S.QUEUED, S.RUNNING, S.COMPLETED}
+    cursor = stored[7].id
+    for flt in (JobFilter(limit=100), JobFilter(limit=9), JobFilter(statuses=(S.RUNNING,), limit=5),
+                JobFilter(statuses=(S.RUNNING, S.COMPLETED), limit=100), JobFilter(queue="qa", limit=7),
+                JobFilter(task="t.b", statuses=(S.RUNNING, S.QUEUED), limit=100), JobFilter(before=cursor, limit=6),
+                JobFilter(queue="qb", before=cursor, limit=100)):
+        expected = [j.id for j in stored if (not flt.statuses or j.status in flt.statuses) and flt.queue in (None, j.queue)
+                    and flt.task in (None, j.task)]
+        if flt.before is not None:
+            expected = expected[expected.index(flt.before) + 1:]
+        assert [j.id for j in pg.list_jobs(flt)] == expected[: flt.limit], flt
+    counts = {s.name: {k: v for k, v in s.counts.items() if v} for s in pg.queue_stats()}
+    assert counts == {"qa": {"queued": 9, "running": 4, "completed": 2}, "qb": {"queued": 9, "running": 4, "completed": 2}}

@@ -175,7 +175,10 @@ INSERT INTO {queues} (name, paused) VALUES (%(queue)s, %(paused)s)
 ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
 
 -- name: queue_counts
-SELECT queue, status, COUNT(*) AS n FROM {jobs} GROUP BY queue, status;
+-- (queue, status) leaves running rows out: they are counted through jobs_lease
+SELECT queue, status, COUNT(*) AS n FROM {jobs} WHERE status <> 'running' GROUP BY queue, status
+UNION ALL
+SELECT queue, status, COUNT(*) AS n FROM {jobs} WHERE status = 'running' GROUP BY queue, status;
 
 -- name: oldest_queued
 SELECT queue, MIN(COALESCE(run_at, created_at)) AS oldest FROM {jobs} WHERE status = 'queued' GROUP BY queue;
@@ -184,13 +187,30 @@ SELECT queue, MIN(COALESCE(run_at, created_at)) AS oldest FROM {jobs} WHERE stat
 SELECT name FROM {queues} WHERE paused;
 
 -- name: list_jobs
-SELECT * FROM {jobs}
+-- Two parts, each in time order and limited, then merged: the listing indexes leave running rows
+-- out (a claim writes no entry to them), so those are read through jobs_lease; one query over
+-- both would find no index that holds every row, and sort the table.
+(SELECT * FROM {jobs}
 WHERE (%(no_status)s OR status = ANY(%(statuses)s))
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(task)s::text IS NULL OR task = %(task)s::text)
   AND (%(after)s::timestamptz IS NULL OR created_at >= %(after)s::timestamptz)
   AND (%(before_time)s::timestamptz IS NULL OR created_at < %(before_time)s::timestamptz)
   AND (%(cursor)s::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM {jobs} WHERE id = %(cursor)s::text))
+  AND status <> 'running'
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s)
+UNION ALL
+(SELECT * FROM {jobs}
+WHERE (%(no_status)s OR status = ANY(%(statuses)s))
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+  AND (%(after)s::timestamptz IS NULL OR created_at >= %(after)s::timestamptz)
+  AND (%(before_time)s::timestamptz IS NULL OR created_at < %(before_time)s::timestamptz)
+  AND (%(cursor)s::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM {jobs} WHERE id = %(cursor)s::text))
+  AND status = 'running'
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s)
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 

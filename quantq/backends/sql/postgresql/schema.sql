@@ -39,15 +39,17 @@ CREATE TABLE {schema}.{p}jobs (
 );
 
 -- A status change is never a HOT update: it writes an entry into every index whose predicate the
--- new row meets, so indexes that completed rows (most of the table) need not be in are partial.
+-- new row meets, so indexes that completed rows (most of the table) need not be in are partial,
+-- and the listing and count indexes leave running rows out (a claim writes the primary key, id
+-- and jobs_lease only; listings and counts read running rows through jobs_lease).
 CREATE INDEX {p}jobs_claim ON {schema}.{p}jobs (queue, priority DESC, seq) WHERE status = 'queued';
 CREATE INDEX {p}jobs_due ON {schema}.{p}jobs (run_at) WHERE status = 'scheduled';
 CREATE INDEX {p}jobs_lease ON {schema}.{p}jobs (lease_expires_at) WHERE status = 'running';
 CREATE INDEX {p}jobs_expiry ON {schema}.{p}jobs (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX {p}jobs_queue_status ON {schema}.{p}jobs (queue, status);
-CREATE INDEX {p}jobs_created ON {schema}.{p}jobs (created_at, id);
-CREATE INDEX {p}jobs_status_created ON {schema}.{p}jobs (status, created_at) WHERE status <> 'completed';
-CREATE INDEX {p}jobs_task_created ON {schema}.{p}jobs (task, created_at);
+CREATE INDEX {p}jobs_queue_status ON {schema}.{p}jobs (queue, status) WHERE status <> 'running';
+CREATE INDEX {p}jobs_created ON {schema}.{p}jobs (created_at, id) WHERE status <> 'running';
+CREATE INDEX {p}jobs_status_created ON {schema}.{p}jobs (status, created_at) WHERE status NOT IN ('completed', 'running');
+CREATE INDEX {p}jobs_task_created ON {schema}.{p}jobs (task, created_at) WHERE status <> 'running';
 
 -- A plain INSERT from a foreign producer wakes the LISTENing workers too (one NOTIFY per statement).
 CREATE FUNCTION {schema}.{p}notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('{schema}.{p}jobs', ''); RETURN NULL; END $$;
