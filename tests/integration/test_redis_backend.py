@@ -21,6 +21,7 @@ from quantq.backends.redis import RedisBackend
 from quantq.backends.redis_keys import parse_url, url_from_env
 from quantq.worker.worker import Worker, WorkerOptions
 from tests import backend_factories
+from tests.claim_checks import assert_claimed_jobs_are_their_records
 from tests.finish_watch_checks import assert_each_ending_wakes_its_waiter
 
 S = jobs.JobStatus
@@ -563,25 +564,9 @@ def test_a_mixed_bulk_enqueue_stores_each_job_as_given_in_one_call_per_queue(bac
 
 
 def test_a_claimed_job_is_its_record_as_stored(backend: RedisBackend) -> None:
-    """The claim builds its jobs from its reply, not by reading them back: each must equal the
-    record get() reads, every field, a retried job's earlier error included."""
-    backend.enqueue([
-        make(id="plain"),
-        make(id="full", args={"x": [1, 2.5, "s"]}, priority=7, meta={"m": {"n": 1}}, timeout=2.5, max_attempts=4,
-             result_ttl=None, failure_ttl=60, parent_id="p1", depends_on=["d1", "d2"]),
-    ])
-    first = backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)
-    assert [c.job_id for c in first] == ["full", "plain"]
-    for claim in first:
-        assert claim.job == backend.get(claim.job_id)
-        assert (claim.job.status, claim.job.worker_id, claim.job.attempts) == (S.RUNNING, "w", 1)
-    [retried] = [c for c in first if c.job_id == "full"]
-    backend.report([Outcome(claim=retried, error=jobs.JobError(type="E", message="boom"), retry_in=0.0)])
-    [again] = backend.claim(["default"], worker_id="w2", hostname="h2", lease=30, limit=1)
-    stored = backend.get("full")
-    assert again.job == stored
-    assert (again.job.attempts, again.job.error, again.job.worker_id) == (2, jobs.JobError(type="E", message="boom"), "w2")
-    assert again.job.args == {"x": [1, 2.5, "s"]} and again.job.depends_on == ("d1", "d2") and again.job.result_ttl is None
+    """The claim builds its jobs from its reply, not by reading them back."""
+    for claim in assert_claimed_jobs_are_their_records(backend):
+        assert backend.lost([claim]) == set()
 
 
 def test_the_claim_reply_is_read_in_the_scripts_field_order() -> None:

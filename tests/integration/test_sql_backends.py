@@ -22,6 +22,7 @@ from quantq.backends._finish_watch import FinishWatch
 from quantq.backends.base import Outcome
 from quantq.worker import Worker, WorkerOptions
 from tests import backend_factories
+from tests.claim_checks import assert_claimed_jobs_are_their_records
 from tests.finish_watch_checks import assert_each_ending_wakes_its_waiter
 
 S = jobs.JobStatus
@@ -217,30 +218,14 @@ def test_claim_skips_a_row_locked_by_another_transaction_without_waiting(sql_bac
 
 
 def test_a_claimed_job_is_its_record_as_stored(sql_backend: Any, raw: Any) -> None:
-    """Every claim equals the record get() reads, field for field, its lease included, a retried
-    job's earlier error too (a claim decodes its rows by its own path, not get()'s)."""
-    sql_backend.enqueue([
-        make(id="plain"),
-        make(id="full", args={"x": [1, 2.5, "s"]}, priority=7, meta={"m": {"n": 1}}, timeout=2.5, max_attempts=4,
-             result_ttl=None, failure_ttl=60, parent_id="p1", depends_on=["d1", "d2"]),
-    ])
-    first = sql_backend.claim(["default"], worker_id="w", hostname="h", lease=30, limit=2)
-    assert [c.job_id for c in first] == ["full", "plain"]
-    for claim in first:
-        assert claim.job == sql_backend.get(claim.job_id)
-        assert (claim.job.status, claim.job.worker_id, claim.job.attempts) == (S.RUNNING, "w", 1)
+    """The claim decodes its rows by its own path, not get()'s; its lease is the stored one."""
+    for claim in assert_claimed_jobs_are_their_records(sql_backend):
         [(token, expires)] = execute(raw, f"SELECT lease_token, lease_expires_at FROM {jobs_table(sql_backend)} WHERE id = %s",
                                      (claim.job_id,))
         stored = expires if expires.tzinfo else expires.replace(tzinfo=UTC)  # (MySQL's DATETIME holds UTC)
         assert (claim.token, claim.expires_at) == (token, stored)
         assert abs((claim.expires_at - claim.job.started_at).total_seconds() - 30) < 0.001
-    [retried] = [c for c in first if c.job_id == "full"]
-    sql_backend.report([Outcome(claim=retried, error=jobs.JobError(type="E", message="boom"), retry_in=0.0)])
-    sql_backend.promote_due()
-    [again] = sql_backend.claim(["default"], worker_id="w2", hostname="h2", lease=30, limit=1)
-    assert again.job == sql_backend.get("full")
-    assert (again.job.attempts, again.job.error, again.job.worker_id) == (2, jobs.JobError(type="E", message="boom"), "w2")
-    assert sql_backend.lost([again]) == set() and sql_backend.complete(again, 1).status is S.COMPLETED
+        assert sql_backend.lost([claim]) == set()
 
 
 def test_leases_and_due_dates_follow_the_database_clock_not_the_host(sql_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
