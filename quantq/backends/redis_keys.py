@@ -207,41 +207,58 @@ def _opt_ttl(value: str | None, default: int | None) -> int | None:
 
 
 def job_from_hash(h: Mapping[str, str]) -> jobs.Job:
-    """Rebuild a job from its hash (fields absent from the hash are null).  Hot: every
-    claim runs it, so absent fields are not looked up twice and times are parsed once."""
+    """Rebuild a job from its hash (fields absent from the hash are null)."""
+    get = h.get
     try:
-        get = h.get
-        args, meta, error, result = get("args"), get("meta"), get("error"), get("result")
-        timeout, depends_on = get("timeout"), get("depends_on")
+        job_id, task, queue, status = h["id"], h["task"], h["queue"], h["status"]
+    except KeyError as exc:
+        raise errors.BackendError(f"job hash {get('id')!r} is not a quantq record: {exc!r}") from None
+    return _stored_job(job_id, task, queue, get("args"), get("priority"), status, get("attempts"), get("max_attempts"),
+                       get("timeout"), get("run_at"), get("created_at"), get("started_at"), get("finished_at"),
+                       get("updated_at"), get("worker_id"), get("hostname"), get("progress"), get("status_message"),
+                       get("result"), get("error"), get("result_ttl"), get("failure_ttl"), get("meta"), get("parent_id"),
+                       get("depends_on"))
+
+
+def _stored_job(job_id: str, task: str, queue: str, args: str | None, priority: str | None, status: str,
+                attempts: str | int | None, max_attempts: str | None, timeout: str | None, run_at: str | None,
+                created_at: str | None, started_at: str | None, finished_at: str | None, updated_at: str | None,
+                worker_id: str | None, hostname: str | None, progress: str | None, status_message: str | None,
+                result: str | None, error: str | None, result_ttl: str | None, failure_ttl: str | None,
+                meta: str | None, parent_id: str | None, depends_on: str | None) -> jobs.Job:
+    """A job from its stored fields as Redis holds them (text; None where the hash has none), for
+    job_from_hash and claimed_job alike.  Hot (every claimed job): the fields come as arguments,
+    not through a dict, and times are parsed once per batch."""
+    try:
         return jobs.job_from_fields({
-            "id": h["id"],
-            "task": h["task"],
-            "queue": h["queue"],
+            "id": job_id,
+            "task": task,
+            "queue": queue,
             "args": envelope.loads(args) if args is not None else {},
-            "priority": int(get("priority", jobs.DEFAULT_PRIORITY)),
-            "status": _STATUS[h["status"]],
-            "attempts": int(get("attempts", 0)),
-            "max_attempts": int(get("max_attempts", jobs.DEFAULT_MAX_ATTEMPTS)),
+            "priority": int(priority) if priority is not None else jobs.DEFAULT_PRIORITY,
+            "status": _STATUS[status],
+            "attempts": int(attempts) if attempts is not None else 0,
+            "max_attempts": int(max_attempts) if max_attempts is not None else jobs.DEFAULT_MAX_ATTEMPTS,
             "timeout": float(timeout) if timeout is not None else None,
-            "run_at": _time(get("run_at")),
-            "created_at": _time(get("created_at")),
-            "started_at": _time(get("started_at")),
-            "finished_at": _time(get("finished_at")),
-            "updated_at": _time(get("updated_at")),
-            "worker_id": get("worker_id"),
-            "hostname": get("hostname"),
-            "progress": float(get("progress") or 0.0),
-            "status_message": get("status_message"),
+            "run_at": _time(run_at),
+            "created_at": _time(created_at),
+            "started_at": _time(started_at),
+            "finished_at": _time(finished_at),
+            "updated_at": _time(updated_at),
+            "worker_id": worker_id,
+            "hostname": hostname,
+            "progress": float(progress or 0.0),
+            "status_message": status_message,
             "result": json.loads(result) if result is not None else None,
             "error": jobs.JobError.from_dict(json.loads(error)) if error else None,
-            "result_ttl": _opt_ttl(get("result_ttl"), jobs.DEFAULT_RESULT_TTL),
-            "failure_ttl": _opt_ttl(get("failure_ttl"), jobs.DEFAULT_FAILURE_TTL),
+            "result_ttl": _opt_ttl(result_ttl, jobs.DEFAULT_RESULT_TTL),
+            "failure_ttl": _opt_ttl(failure_ttl, jobs.DEFAULT_FAILURE_TTL),
             "meta": envelope.loads(meta) if meta is not None else {},
-            "parent_id": get("parent_id"),
+            "parent_id": parent_id,
             "depends_on": tuple(json.loads(depends_on)) if depends_on is not None else (),
         })
     except (KeyError, ValueError, TypeError) as exc:
-        raise errors.BackendError(f"job hash {h.get('id')!r} is not a quantq record: {exc!r}") from None
+        raise errors.BackendError(f"job hash {job_id!r} is not a quantq record: {exc!r}") from None
 
 
 _STATUS = {s.value: s for s in jobs.JobStatus}
@@ -256,43 +273,16 @@ CLAIMED_FIELDS = ("status", "created_at", "task", "attempts", "status_message", 
 
 def claimed_job(row: Sequence[Any], now: str, worker_id: str, hostname: str) -> jobs.Job:
     """A job as ``claim.lua`` left it: what it read (a reply row, before the claim) plus what it
-    wrote, decoded as ``job_from_hash`` decodes any stored record, without reading the record
-    back.  Hot (every claimed job): read by position, not through a dict of the hash."""
+    wrote, decoded as any stored record is, without reading the record back.  Hot (every claimed
+    job): read by position, not through a dict of the hash."""
     if len(row) != len(CLAIMED_FIELDS):
         raise errors.BackendError(f"a claimed job came back with {len(row)} fields, not {len(CLAIMED_FIELDS)}")
     (_, created, task, attempts, _, job_id, queue, args, priority, max_attempts, timeout, run_at, finished, result,
      error, result_ttl, failure_ttl, meta, parent_id, depends_on) = row
-    try:
-        started = _time(now)
-        return jobs.job_from_fields({
-            "id": job_id,
-            "task": task,
-            "queue": queue,
-            "args": envelope.loads(args) if args is not None else {},
-            "priority": int(priority) if priority is not None else jobs.DEFAULT_PRIORITY,
-            "status": jobs.JobStatus.RUNNING,
-            "attempts": int(attempts),
-            "max_attempts": int(max_attempts) if max_attempts is not None else jobs.DEFAULT_MAX_ATTEMPTS,
-            "timeout": float(timeout) if timeout is not None else None,
-            "run_at": _time(run_at),
-            "created_at": _time(created),
-            "started_at": started,
-            "finished_at": _time(finished),
-            "updated_at": started,
-            "worker_id": worker_id,
-            "hostname": hostname,
-            "progress": 0.0,
-            "status_message": None,  # (a claim clears it)
-            "result": json.loads(result) if result is not None else None,
-            "error": jobs.JobError.from_dict(json.loads(error)) if error else None,
-            "result_ttl": _opt_ttl(result_ttl, jobs.DEFAULT_RESULT_TTL),
-            "failure_ttl": _opt_ttl(failure_ttl, jobs.DEFAULT_FAILURE_TTL),
-            "meta": envelope.loads(meta) if meta is not None else {},
-            "parent_id": parent_id,
-            "depends_on": tuple(json.loads(depends_on)) if depends_on is not None else (),
-        })
-    except (ValueError, TypeError) as exc:
-        raise errors.BackendError(f"job hash {job_id!r} is not a quantq record: {exc!r}") from None
+    # (the claim made it running, with this worker, its times now, progress 0 and no status message)
+    return _stored_job(job_id, task, queue, args, priority, "running", attempts, max_attempts, timeout, run_at, created,
+                       now, finished, now, worker_id, hostname, "0", None, result, error, result_ttl, failure_ttl, meta,
+                       parent_id, depends_on)
 
 
 def result_json(value: Any) -> str:
