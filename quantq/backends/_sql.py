@@ -426,22 +426,23 @@ class SQLBackend(base.Backend):
             if not found:
                 return []
             cursor_created, cursor_id = found[0]["created_at"], found[0]["id"]
-        rows = self._read(
-            "list_jobs",
-            {
-                "c_created": cursor_created,
-                "c_id": cursor_id,
-                "no_status": not flt.statuses,
-                "statuses": self._array(s.value for s in flt.statuses),
-                "queue": flt.queue,
-                "task": flt.task,
-                "after": self._time(flt.created_after),
-                "before_time": self._time(flt.created_before),
-                "cursor": flt.before,
-                "limit": flt.limit,
-            },
-        )
+        rows = self._read("list_jobs", self._list_params(flt, cursor_created, cursor_id))
         return [job_from_row(r) for r in rows]
+
+    def _list_params(self, flt: base.JobFilter, cursor_created: Any = None, cursor_id: Any = None) -> dict[str, Any]:
+        """list_jobs's parameters; the cursor job's created_at and id where the dialect reads them apart."""
+        return {
+            "c_created": cursor_created,
+            "c_id": cursor_id,
+            "no_status": not flt.statuses,
+            "statuses": self._array(s.value for s in flt.statuses),
+            "queue": flt.queue,
+            "task": flt.task,
+            "after": self._time(flt.created_after),
+            "before_time": self._time(flt.created_before),
+            "cursor": flt.before,
+            "limit": flt.limit,
+        }
 
     def queue_stats(self) -> list[base.QueueStats]:
         def read(cur: Any) -> tuple[list[Row], list[Row], list[Row]]:

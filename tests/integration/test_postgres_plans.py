@@ -86,12 +86,6 @@ FILL = ("INSERT INTO {jobs} (id, task, queue, status, attempts, created_at, fini
         "now() + interval '1 day' FROM generate_series(1, {n}) AS g")
 
 
-def list_params(pg: Any, flt: JobFilter) -> dict[str, Any]:
-    """list_jobs's parameters as the backend passes them (the cursor's own values unused here)."""
-    return {"c_created": None, "c_id": None, "no_status": not flt.statuses, "statuses": pg._array(s.value for s in flt.statuses),
-            "queue": flt.queue, "task": flt.task, "after": None, "before_time": None, "cursor": flt.before, "limit": flt.limit}
-
-
 def test_listings_walk_the_listing_indexes_and_read_running_jobs_through_the_lease_index(pg: Any) -> None:
     """The listing indexes leave running rows out (a claim writes no entry to them): every
     listing still walks an index in time order, never sorting the table, and finds running
@@ -110,7 +104,7 @@ def test_listings_walk_the_listing_indexes_and_read_running_jobs_through_the_lea
         "a page": JobFilter(queue="q2", before="old-3002", limit=100),
     }
     for case, flt in cases.items():
-        text = plan(pg, "list_jobs", list_params(pg, flt))
+        text = plan(pg, "list_jobs", pg._list_params(flt))
         assert "Seq Scan" not in text and "Merge Append" in text, (case, text)
         # what is sorted at all is one part's few rows (the running ones, or a rare filter's)
         sorted_rows = [int(m) for m in re.findall(r"Sort {2}\(cost=[\d.]+ rows=(\d+)", text)]
