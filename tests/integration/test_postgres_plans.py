@@ -126,10 +126,10 @@ def test_listings_and_counts_merge_running_and_other_jobs_in_order(pg: Any) -> N
                 JobFilter(statuses=(S.RUNNING, S.COMPLETED), limit=100), JobFilter(queue="qa", limit=7),
                 JobFilter(task="t.b", statuses=(S.RUNNING, S.QUEUED), limit=100), JobFilter(before=cursor, limit=6),
                 JobFilter(queue="qb", before=cursor, limit=100)):
-        expected = [j.id for j in stored if (not flt.statuses or j.status in flt.statuses) and flt.queue in (None, j.queue)
+        # older than the cursor job (which need not match the filter), then filtered
+        after = stored[[j.id for j in stored].index(flt.before) + 1:] if flt.before is not None else stored
+        expected = [j.id for j in after if (not flt.statuses or j.status in flt.statuses) and flt.queue in (None, j.queue)
                     and flt.task in (None, j.task)]
-        if flt.before is not None:
-            expected = expected[expected.index(flt.before) + 1:]
         assert [j.id for j in pg.list_jobs(flt)] == expected[: flt.limit], flt
     counts = {s.name: {k: v for k, v in s.counts.items() if v} for s in pg.queue_stats()}
     assert counts == {"qa": {"queued": 9, "running": 4, "completed": 2}, "qb": {"queued": 9, "running": 4, "completed": 2}}
