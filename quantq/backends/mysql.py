@@ -275,14 +275,22 @@ class MySQLBackend(_sql.SQLBackend):
         cur.executemany(self.Q["insert_job"], rows)  # one multi-row INSERT
 
     def _complete_batch(self, cur: Any, items: list[dict[str, Any]], decode: bool = True) -> dict[tuple[str, str], Any]:
-        # Lock the rows still held, complete them in one UPDATE joined to the batch as JSON_TABLE.
-        held = {(r["id"], r["lease_token"]) for r in self._rows(cur, "held_for_update", {"ids": self._array(i["id"] for i in items)})}
-        mine = [i for i in items if (i["id"], i["token"]) in held]
-        if not mine:
-            return {}
-        batch = envelope.compact([[i["id"], i["token"], i["result"]] for i in mine])
-        self._count(cur, "complete_many", {"batch": batch})
-        if not decode:  # acknowledge: the locked rows were all completed; reading them back is not needed
+        # One UPDATE joined to the batch as JSON_TABLE, whose WHERE is the test that a claim is
+        # still held: when it matched every row (the usual case), that is all.  Otherwise some
+        # were stale: it is undone, and the rows still held are locked first to learn which (a
+        # locking read of every row first, always, cost a tenth of a job's time on the server).
+        cur.execute("SAVEPOINT quantq_batch")
+        batch = envelope.compact([[i["id"], i["token"], i["result"]] for i in items])
+        if self._count(cur, "complete_many", {"batch": batch, "locked": False}) == len(items):
+            mine = items
+        else:
+            cur.execute("ROLLBACK TO SAVEPOINT quantq_batch")
+            held = {(r["id"], r["lease_token"]) for r in self._rows(cur, "held_for_update", {"ids": self._array(i["id"] for i in items)})}
+            mine = [i for i in items if (i["id"], i["token"]) in held]
+            if not mine:
+                return {}
+            self._count(cur, "complete_many", {"batch": envelope.compact([[i["id"], i["token"], i["result"]] for i in mine]), "locked": True})
+        if not decode:  # acknowledge: reading the completed rows back is not needed
             return {(i["id"], i["token"]): _TAKEN for i in mine}
         rows = {r["id"]: r for r in self._rows(cur, "get_jobs", {"ids": self._array(i["id"] for i in mine)})}
         return {(i["id"], i["token"]): rows[i["id"]] for i in mine}

@@ -52,6 +52,22 @@ def test_enqueue_existing_id_is_idempotent(backend: Backend) -> None:
     assert len(backend.list_jobs(JobFilter())) == 1
 
 
+def test_bulk_enqueue_with_existing_and_repeated_ids_keeps_the_first_record(backend: Backend) -> None:
+    """A batch among whose ids some exist already, and one comes twice: each known id gives back
+    its stored job unchanged, the new ones are stored once, in the batch's order."""
+    [kept] = backend.enqueue([make(id="old", args={"n": 0})])
+    batch = [make(id="a", args={"n": 1}), make(id="old", args={"n": 2}), make(id="b", args={"n": 3}),
+             make(id="a", args={"n": 4}), make(id="c", args={"n": 5})]
+    out = backend.enqueue(batch)
+    assert [j.id for j in out] == ["a", "old", "b", "a", "c"]
+    assert [j.args for j in out] == [{"n": 1}, {"n": 0}, {"n": 3}, {"n": 1}, {"n": 5}]
+    assert out[1].created_at == kept.created_at
+    assert sorted(j.id for j in backend.list_jobs(JobFilter())) == ["a", "b", "c", "old"]
+    assert backend.get("a").args == {"n": 1}
+    assert [c.job_id for c in backend.claim(["default"], worker_id="w", hostname="h", lease=LEASE, limit=10)] == \
+        ["old", "a", "b", "c"]
+
+
 def test_claim_takes_highest_priority_then_oldest(backend: Backend) -> None:
     backend.enqueue([make(id="low", priority="low"), make(id="n1"), make(id="high", priority=9), make(id="n2")])
     order = [claim_one(backend).job_id for _ in range(4)]
@@ -179,6 +195,20 @@ def test_expired_lease_requeues_and_fences_the_old_claim(backend: Backend) -> No
     assert backend.lost([old]) == {"a"} and backend.lost([new]) == set()
     backend.complete(new, "fresh")
     assert backend.get("a").result == "fresh"
+
+
+def test_a_batch_of_completions_whose_leases_ran_out_is_refused(backend: Backend) -> None:
+    """Leases run out, not yet reaped, tokens still on the records: a batch of only those
+    outcomes is refused whole, and beside a live claim only the live one is taken."""
+    backend.enqueue([make(id=f"e{i}") for i in range(3)])
+    gone = backend.claim(["default"], worker_id="w", hostname="h", lease=SHORT, limit=2)
+    [live] = backend.claim(["default"], worker_id="w", hostname="h", lease=LEASE)
+    time.sleep(SHORT + 0.1)
+    assert backend.acknowledge([Outcome(claim=c, result="late") for c in gone]) == [False, False]
+    assert [backend.get(c.job_id).status for c in gone] == [S.RUNNING, S.RUNNING]
+    assert backend.report([Outcome(claim=gone[0], result="late"), Outcome(claim=live, result="ok")])[0] is None
+    assert backend.acknowledge([Outcome(claim=gone[1], result="late"), Outcome(claim=live, result="again")]) == [False, False]
+    assert backend.get(live.job_id).result == "ok" and backend.get(gone[0].job_id).result is None
 
 
 def test_expired_lease_with_no_attempts_left_fails_as_worker_lost(backend: Backend) -> None:

@@ -63,6 +63,8 @@ FOR UPDATE;
 
 -- name: complete_many
 -- A worker's batch of completions: %(batch)s is a JSON array of [id, token, result-as-JSON-text].
+-- The rows it matches are those whose claims are held; %(locked)s: the caller has locked them
+-- and checked their leases already (then a lease that runs out meanwhile does not count).
 UPDATE {jobs} AS j
 -- The columns name their character set: without it MariaDB takes the database's default
 -- (latin1 on many servers), which breaks the join and mangles non-Latin results.
@@ -74,7 +76,7 @@ JOIN JSON_TABLE(%(batch)s, '$[*]' COLUMNS (
 SET j.status = 'completed', j.result = o.result, j.progress = 100, j.finished_at = UTC_TIMESTAMP(6),
     j.updated_at = UTC_TIMESTAMP(6), j.lease_token = NULL, j.lease_expires_at = NULL,
     j.expires_at = UTC_TIMESTAMP(6) + INTERVAL j.result_ttl SECOND
-WHERE j.status = 'running';
+WHERE j.status = 'running' AND (%(locked)s OR j.lease_expires_at > UTC_TIMESTAMP(6));
 
 -- name: fail_final
 UPDATE {jobs}
