@@ -591,7 +591,8 @@ class Worker:
         if slot.claims:
             slot.begin(self._timeout_of(slot.claims[0]))
         self._ended += 1
-        self._note_run_time(claim.job.task, elapsed)
+        took = message.get("took")  # the run's own length, as the slot timed it
+        self._note_run_time(claim.job.task, took if isinstance(took, float) and 0.0 <= took < 1e9 else elapsed)
         if kind == "done":
             self.processed += 1
             event(log, "job.completed", job=claim.job_id, task=claim.job.task, ms=elapsed_ms)

@@ -192,3 +192,44 @@ def test_a_job_of_a_task_not_seen_yet_is_never_lined_up_with_others(tmp_path: Pa
     for job in quick:  # they ran in the other slot, not behind the sleeper
         done = backend.get(job.id)
         assert done.status is S.COMPLETED and done.finished_at is not None and done.finished_at < slept.finished_at
+
+
+def test_each_outcome_carries_the_runs_own_length(tmp_path: Path) -> None:
+    """A slot times each run itself: the supervisor's clock also counts the wait for the
+    message (and a thread slot's wait for the GIL), which says nothing of the task."""
+    from quantq.worker import execute
+
+    sent: list[dict[str, Any]] = []
+    inbox = [{"kind": "jobs", "jobs": [execute.job_payload(f"j{i}", "fixtures.record",
+                                                            {"log": str(tmp_path / "runs.log"), "seconds": s},
+                                                            "default", 1, {}, "w") for i, s in enumerate((0.0, 0.2))]},
+             {"kind": "stop"}]
+    execute.serve(lambda: inbox.pop(0), lambda: bool(inbox), sent.append, tasks.default_registry(FIXTURES))
+    took = {m["id"]: m["took"] for m in sent if m.get("kind") == "done"}
+    assert set(took) == {"j0", "j1"} and took["j0"] < 0.1 and 0.2 <= took["j1"] < 2.0, took
+
+
+def test_lines_follow_the_runs_own_length_not_the_wait_for_their_outcomes(tmp_path: Path) -> None:
+    """Outcomes heard late (32 thread slots sharing the GIL: a no-op's message took
+    milliseconds to be read) kept lines at one job and claims at a few, so a drain committed
+    8 jobs at a time; the slot's own timing of the run sets the lines instead."""
+    from quantq.worker.pool import Slot
+
+    backend = MemoryBackend()
+    worker = Worker(backend, WorkerOptions(concurrency=1, mode="process", status_interval=0, imports=FIXTURES),
+                    tasks.default_registry(FIXTURES))
+    [job] = backend.enqueue([record(tmp_path / "runs.log")])
+    [claim] = backend.claim(["default"], worker_id=worker.id, hostname="h", lease=30)
+    slot = Slot(0)
+    slot.claims.append(claim)
+    slot.begin(None)
+    slot.started -= 0.5  # heard half a second after it started
+    outcome = worker._on_message(slot, {"kind": "done", "id": job.id, "result": None, "took": 0.0002})
+    assert outcome is not None and outcome.claim is claim
+    assert worker._mean_run == 0.0002 and worker._depth > 8
+    slot.claims.append(claim)
+    slot.begin(None)
+    slot.started -= 0.5
+    worker._mean_run, worker._depth = None, 1
+    worker._on_message(slot, {"kind": "done", "id": job.id, "result": None})  # no timing: the supervisor's clock
+    assert worker._mean_run is not None and worker._mean_run >= 0.5 and worker._depth == 1
