@@ -29,7 +29,7 @@ import pymysql.cursors
 from pymysql import converters
 from pymysql.constants import CLIENT, FIELD_TYPE
 
-from quantq import envelope, errors
+from quantq import envelope, errors, jobs
 from quantq.backends import _sql, _wakeup, migrations, redact
 
 T = TypeVar("T")
@@ -294,6 +294,14 @@ class MySQLBackend(_sql.SQLBackend):
             return {(i["id"], i["token"]): _TAKEN for i in mine}
         rows = {r["id"]: r for r in self._rows(cur, "get_jobs", {"ids": self._array(i["id"] for i in mine)})}
         return {(i["id"], i["token"]): rows[i["id"]] for i in mine}
+
+    def _renew_batch(self, cur: Any, claims: Sequence[jobs.Claim], lease: float) -> dict[tuple[str, str], Any] | None:
+        if "renew_many" not in self.Q:
+            return None
+        batch = envelope.compact([[c.job_id, c.token] for c in claims])
+        self._count(cur, "renew_many", {"batch": batch, "lease_us": int(lease * 1_000_000)})
+        held = self._rows(cur, "held_leases", {"ids": self._array(c.job_id for c in claims)})
+        return {(r["id"], r["lease_token"]): r["lease_expires_at"] for r in held}
 
     def _update_returning(self, cur: Any, name: str, params: Mapping[str, Any]) -> list[Any]:
         if name == "retry":

@@ -138,6 +138,23 @@ def test_renew_extends_a_held_lease(backend: Backend) -> None:
     assert backend.get("a").status is S.RUNNING
 
 
+def test_renewing_many_claims_at_once_extends_only_the_held_ones(backend: Backend) -> None:
+    """A worker renews all it holds in one call (hundreds while jobs are lined up): each held
+    claim comes back with a later expiry, in order; a stale token and a lease that ran out get
+    None, and their records keep what they had."""
+    backend.enqueue([make(id=f"r{i}") for i in range(4)])
+    short = backend.claim(["default"], worker_id="w", hostname="h", lease=SHORT, limit=1)
+    held = backend.claim(["default"], worker_id="w", hostname="h", lease=LEASE, limit=3)
+    stale = jobs.Claim(job=held[1].job, token="not-the-token", expires_at=held[1].expires_at)
+    time.sleep(SHORT + 0.1)
+    renewed = backend.renew([held[0], stale, short[0], held[2], held[1]], 2 * LEASE)
+    assert [r is not None for r in renewed] == [True, False, False, True, True]
+    for got, was in zip((renewed[0], renewed[3], renewed[4]), (held[0], held[2], held[1]), strict=True):
+        assert got.job_id == was.job_id and got.token == was.token and got.expires_at > was.expires_at
+    assert backend.lost(held) == set() and backend.lost(short) == {short[0].job_id}
+    assert backend.reap_expired() == 1 and backend.get(short[0].job_id).status is S.QUEUED
+
+
 def test_progress_is_recorded_under_a_held_claim(backend: Backend) -> None:
     backend.enqueue([make(id="a")])
     claim = claim_one(backend)

@@ -70,6 +70,13 @@ UPDATE {jobs} SET lease_expires_at = now() + %(lease)s * interval '1 second'
 WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running') AND lease_expires_at > now()
 RETURNING lease_expires_at;
 
+-- name: renew_many
+-- A worker's held claims renewed in one statement (with jobs lined up it holds hundreds).
+UPDATE {jobs} AS j SET lease_expires_at = now() + %(lease)s * interval '1 second'
+FROM unnest((SELECT %(ids)s::text[]), (SELECT %(tokens)s::text[])) AS o(id, token)
+WHERE j.id = o.id AND j.lease_token = o.token AND j.status = (SELECT 'running') AND j.lease_expires_at > now()
+RETURNING j.id, o.token AS claim_token, j.lease_expires_at;
+
 -- name: held_tokens
 SELECT id, lease_token FROM {jobs}
 WHERE id = ANY((SELECT %(ids)s::text[])::text[]) AND status = (SELECT 'running') AND lease_expires_at > now();
