@@ -381,11 +381,9 @@ class SQLBackend(base.Backend):
                                                   "results": self._array([i["result"] for i in items])})
         return {(r["id"], r["claim_token"]): r for r in done}
 
-    def _renew_batch(self, cur: Any, claims: Sequence[jobs.Claim], lease: float) -> dict[tuple[str, str], Any] | None:
-        """Renew several claims in one statement: {(id, token): new expiry} for those still held,
-        or None where the dialect has no such statement (then each is renewed alone)."""
-        if "renew_many" not in self.Q:
-            return None
+    def _renew_batch(self, cur: Any, claims: Sequence[jobs.Claim], lease: float) -> dict[tuple[str, str], Any]:
+        """Renew several claims with the dialect's ``renew_many``: {(id, token): new expiry} for
+        those still held."""
         rows = self._rows(cur, "renew_many", {"ids": self._array([c.job_id for c in claims]),
                                               "tokens": self._array([c.token for c in claims]), "lease": float(lease)})
         return {(r["id"], r["claim_token"]): r["lease_expires_at"] for r in rows}
@@ -552,11 +550,13 @@ class SQLBackend(base.Backend):
         if not claims:
             return []
 
+        # one statement for them all where the dialect has one: a worker with jobs lined up holds
+        # hundreds of claims, and one statement each outlasted a short lease on a busy server
+        batched = len(claims) > 1 and "renew_many" in self.Q
+
         def renew_all(cur: Any) -> list[jobs.Claim | None]:
-            # one statement for them all where the dialect has one: a worker with jobs lined up
-            # holds hundreds of claims, and one statement each outlasted a short lease on a busy server
-            held = self._renew_batch(cur, claims, lease) if len(claims) > 1 else None
-            if held is not None:
+            if batched:
+                held = self._renew_batch(cur, claims, lease)
                 return [jobs.Claim(job=c.job, token=c.token, expires_at=to_time(held[(c.job_id, c.token)]))  # type: ignore[arg-type]
                         if (c.job_id, c.token) in held else None for c in claims]
             out: list[jobs.Claim | None] = []
@@ -570,7 +570,7 @@ class SQLBackend(base.Backend):
                     out.append(None)
             return out
 
-        return self._tx(renew_all, worker=True, single=len(claims) > 1 and "renew_many" in self.Q)
+        return self._tx(renew_all, worker=True, single=batched)
 
     def lost(self, claims: Sequence[jobs.Claim]) -> set[str]:
         if not claims:

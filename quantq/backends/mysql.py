@@ -279,28 +279,28 @@ class MySQLBackend(_sql.SQLBackend):
         # still held: when it matched every row (the usual case), that is all.  Otherwise some
         # were stale: it is undone, and the rows still held are locked first to learn which (a
         # locking read of every row first, always, cost a tenth of a job's time on the server).
+        def complete(batch: list[dict[str, Any]], locked: bool) -> int:
+            encoded = envelope.compact([[i["id"], i["token"], i["result"]] for i in batch])
+            return self._count(cur, "complete_many", {"batch": encoded, "locked": locked})
+
         cur.execute("SAVEPOINT quantq_batch")
-        batch = envelope.compact([[i["id"], i["token"], i["result"]] for i in items])
-        if self._count(cur, "complete_many", {"batch": batch, "locked": False}) == len(items):
-            mine = items
-        else:
+        mine = items
+        if complete(items, locked=False) != len(items):
             cur.execute("ROLLBACK TO SAVEPOINT quantq_batch")
             held = {(r["id"], r["lease_token"]) for r in self._rows(cur, "held_for_update", {"ids": self._array(i["id"] for i in items)})}
             mine = [i for i in items if (i["id"], i["token"]) in held]
             if not mine:
                 return {}
-            self._count(cur, "complete_many", {"batch": envelope.compact([[i["id"], i["token"], i["result"]] for i in mine]), "locked": True})
+            complete(mine, locked=True)
         if not decode:  # acknowledge: reading the completed rows back is not needed
             return {(i["id"], i["token"]): _TAKEN for i in mine}
         rows = {r["id"]: r for r in self._rows(cur, "get_jobs", {"ids": self._array(i["id"] for i in mine)})}
         return {(i["id"], i["token"]): rows[i["id"]] for i in mine}
 
-    def _renew_batch(self, cur: Any, claims: Sequence[jobs.Claim], lease: float) -> dict[tuple[str, str], Any] | None:
-        if "renew_many" not in self.Q:
-            return None
+    def _renew_batch(self, cur: Any, claims: Sequence[jobs.Claim], lease: float) -> dict[tuple[str, str], Any]:
         batch = envelope.compact([[c.job_id, c.token] for c in claims])
         self._count(cur, "renew_many", {"batch": batch, "lease_us": int(lease * 1_000_000)})
-        held = self._rows(cur, "held_leases", {"ids": self._array(c.job_id for c in claims)})
+        held = self._rows(cur, "held_tokens", {"ids": self._array(c.job_id for c in claims)})
         return {(r["id"], r["lease_token"]): r["lease_expires_at"] for r in held}
 
     def _update_returning(self, cur: Any, name: str, params: Mapping[str, Any]) -> list[Any]:

@@ -43,7 +43,8 @@ WHERE id = %(id)s AND lease_token = %(token)s AND status = 'running' AND lease_e
 
 -- name: renew_many
 -- A worker's held claims renewed in one UPDATE joined to them as JSON_TABLE (with jobs lined up
--- it holds hundreds); %(batch)s is a JSON array of [id, token].  Read back with held_leases.
+-- it holds hundreds); %(batch)s is a JSON array of [id, token].  Read back with held_tokens: in
+-- its transaction, a row still held was renewed by it (it matched then).
 UPDATE {jobs} AS j
 JOIN JSON_TABLE(%(batch)s, '$[*]' COLUMNS (
     id VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$[0]',
@@ -52,13 +53,8 @@ JOIN JSON_TABLE(%(batch)s, '$[*]' COLUMNS (
 SET j.lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL %(lease_us)s MICROSECOND
 WHERE j.status = 'running' AND j.lease_expires_at > UTC_TIMESTAMP(6);
 
--- name: held_leases
--- After renew_many, in its transaction: a row still held was renewed by it (it matched then).
-SELECT id, lease_token, lease_expires_at FROM {jobs}
-WHERE id IN %(ids)s AND status = 'running' AND lease_expires_at > UTC_TIMESTAMP(6);
-
 -- name: held_tokens
-SELECT id, lease_token FROM {jobs}
+SELECT id, lease_token, lease_expires_at FROM {jobs}
 WHERE id IN %(ids)s AND status = 'running' AND lease_expires_at > UTC_TIMESTAMP(6);
 
 -- name: progress
