@@ -24,11 +24,16 @@ FAST = ["--lease", "1.5", "--retry-backoff", "0.1", "--status-interval", "0", "-
         "--import", "tests.fixtures.tasks"]
 
 
-def env_for(url: str) -> dict[str, str]:
+def env_for(url: str, *, warmups: bool = False) -> dict[str, str]:
+    """The queue's tests run the fixture tasks, not the finance layer: without its warm-ups
+    (compiling the fill kernel, starting the sandbox runner) a worker is up 1-2 s sooner, and
+    the tests start over a hundred.  The finance tests run workers with them."""
     env = dict(os.environ)
     env["QUANTQ_URL"] = url
     env["PYTHONPATH"] = str(ROOT)
     env.pop("QUANTQ_CONFIG", None)
+    if not warmups:
+        env["QUANTQ_WARMUP"] = "0"
     return env
 
 
@@ -44,9 +49,9 @@ def cli_json(url: str, *args: str) -> Any:
     return json.loads(cli(url, *args, "--json").stdout)
 
 
-def start_worker(url: str, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+def start_worker(url: str, *args: str, log: Path | None = None, warmups: bool = False) -> subprocess.Popen[str]:
     out = open(log, "w") if log is not None else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-m", "quantq", "worker", *FAST, *args], cwd=ROOT, env=env_for(url),
+    return subprocess.Popen([sys.executable, "-m", "quantq", "worker", *FAST, *args], cwd=ROOT, env=env_for(url, warmups=warmups),
                             stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 

@@ -24,7 +24,7 @@ def test_worker_bridge_flag_serves_strategy_queue(redis_db12: str) -> None:
 
     raw = redis.Redis.from_url(redis_db12.split("?")[0], decode_responses=True)
     task_id = f"cli-{uuid.uuid4().hex[:8]}"
-    worker = h.start_worker(redis_db12, "--concurrency", "1", "--bridge", "seed001")
+    worker = h.start_worker(redis_db12, "--concurrency", "1", "--bridge", "seed001", warmups=True)
     try:
         bad_json = "{not json"
         raw.lpush("strategy_queue", bad_json)
