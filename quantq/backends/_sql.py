@@ -527,24 +527,27 @@ class SQLBackend(base.Backend):
         }
 
         def take(cur: Any) -> list[jobs.Claim]:
-            rows = sorted(self._claim_rows(cur, params), key=_claim_order)
-            claims = []
-            times: Times = {}  # the rows share their started, updated and lease times
-            for row in rows:
-                try:
-                    job = job_from_row(row, strict=True, times=times)
-                except (errors.EnvelopeError, ValueError, TypeError, KeyError) as exc:
-                    # A foreign producer wrote this row badly: fail it, keep claiming the rest.
-                    message = str(exc) if isinstance(exc, errors.EnvelopeError) else f"invalid job row: {exc!r}"
-                    error = jobs.JobError(type=MALFORMED, message=f"job {row['id']}: {message}")
-                    self._count(cur, "fail_malformed", {"seq": row["seq"], "error": error_json(error)})
-                    continue
-                claims.append(jobs.Claim(job=job, token=row["lease_token"], expires_at=_time(row["lease_expires_at"], times)))  # type: ignore[arg-type]
-            return claims
+            return self._claims_from_rows(cur, sorted(self._claim_rows(cur, params), key=_claim_order))
 
         # One statement: the claim.  A malformed row's failure, if any, is a statement of its
         # own after it; should that one be lost, the row's lease runs out and it is failed again.
         return self._tx(take, worker=True, single=True)
+
+    def _claims_from_rows(self, cur: Any, rows: list[Row]) -> list[jobs.Claim]:
+        """Claimed rows as claims; a row that does not decode is failed (``cur`` writes that)."""
+        claims = []
+        times: Times = {}  # the rows share their started, updated and lease times
+        for row in rows:
+            try:
+                job = job_from_row(row, strict=True, times=times)
+            except (errors.EnvelopeError, ValueError, TypeError, KeyError) as exc:
+                # A foreign producer wrote this row badly: fail it, keep claiming the rest.
+                message = str(exc) if isinstance(exc, errors.EnvelopeError) else f"invalid job row: {exc!r}"
+                error = jobs.JobError(type=MALFORMED, message=f"job {row['id']}: {message}")
+                self._count(cur, "fail_malformed", {"seq": row["seq"], "error": error_json(error)})
+                continue
+            claims.append(jobs.Claim(job=job, token=row["lease_token"], expires_at=_time(row["lease_expires_at"], times)))  # type: ignore[arg-type]
+        return claims
 
     def renew(self, claims: Sequence[jobs.Claim], lease: float) -> list[jobs.Claim | None]:
         if not claims:

@@ -23,9 +23,13 @@ acknowledged enqueues stay durable either way).
 
 from __future__ import annotations
 
+import collections
 import os
+import secrets
+import select
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -51,6 +55,7 @@ def table_names(schema: str, prefix: str) -> dict[str, str]:
     return {
         "schema": schema, "p": prefix, "jobs": f"{schema}.{prefix}jobs", "queues": f"{schema}.{prefix}queues",
         "workers": f"{schema}.{prefix}workers", "migrations": f"{schema}.{prefix}migrations",
+        "idle": f"{schema}.{prefix}idle",
     }
 
 
@@ -111,6 +116,16 @@ class PostgresBackend(_sql.SQLBackend):
                 {**self._kwargs, "options": "-c TimeZone=UTC -c synchronous_commit=off"}, min(pool_min, 1), pool_max)
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
+        #: what the listening session was told, (channel, payload), oldest first: its own channel
+        #: carries the ids of jobs handed to this worker, the queue's channel "there is work"
+        self._told: collections.deque[tuple[str, str]] = collections.deque()
+        #: the listening session holds advisory lock (class, key): while it does, enqueues may hand
+        #: this worker jobs on its own channel (see migration 004); the class is this schema's
+        crc = zlib.crc32(f"quantq-idle:{self.schema}.{self.prefix}".encode())
+        self._lock_class = crc - (1 << 32) if crc >= 1 << 31 else crc
+        self._idle_key = 0
+        self._own_channel = ""
+        self._slot_token = ""
         self._finish_watch = FinishWatch(self._listen_finished, "quantq-finish-watch")
         self._closed = False
         try:
@@ -175,6 +190,7 @@ class PostgresBackend(_sql.SQLBackend):
             return super().enqueue(new_jobs)
         # The common producer call: one statement in autocommit, no BEGIN/COMMIT round trips.
         params = _sql.job_params(new_jobs[0])
+        params["lock_class"] = self._lock_class
         rows = self._tx(lambda cur: self._rows(cur, "insert_job_returning", params), write=False)
         if rows:
             return [_sql.job_from_row(rows[0])]
@@ -202,9 +218,7 @@ class PostgresBackend(_sql.SQLBackend):
         self._closed = True
         self._finish_watch.close()
         with self._listen_lock:
-            if self._listener is not None:
-                self._listener.close()
-                self._listener = None
+            self._drop_listener()
         self._pool.close()
         if self._worker_pool is not None:
             self._worker_pool.close()
@@ -256,11 +270,50 @@ class PostgresBackend(_sql.SQLBackend):
     # ---- wake-ups --------------------------------------------------------------------------
 
     def _listen(self) -> psycopg.Connection[Any]:
+        """The listening session: LISTEN on the queue's channel and on this worker's own, holding
+        the advisory lock that tells enqueues it is there.  A new session takes a new key (and
+        channel), so slots entered by a lost one are never mistaken for its own."""
         if self._listener is None or self._listener.closed:
+            key = secrets.randbits(31) or 1
+            channel = f"{self.schema}.{self.prefix}h{key:08x}"  # no longer than '.jobs_done'
             conn = psycopg.connect(self._conninfo, **self._kwargs)
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-            self._listener = conn
+            try:
+                conn.add_notify_handler(lambda n: self._told.append((n.channel, n.payload)))
+                conn.execute(sql.SQL("LISTEN {}; LISTEN {}; SELECT pg_advisory_lock({}, {})").format(
+                    sql.Identifier(self.channel), sql.Identifier(channel), sql.Literal(self._lock_class), sql.Literal(key)))
+            except BaseException:
+                conn.close()
+                raise
+            self._told.clear()
+            self._listener, self._idle_key, self._own_channel = conn, key, channel
         return self._listener
+
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # (its advisory lock goes with it: no enqueue hands it more)
+            self._listener = None
+
+    def _hear(self, conn: psycopg.Connection[Any], timeout: float) -> None:
+        """Wait up to ``timeout`` for the server to say something, then take its notifications.
+        (Not ``conn.notifies()``: notifications that arrive while the session runs a statement
+        reach the handler, and psycopg does not promise the two ways together.)"""
+        if timeout > 0:
+            select.select([conn.fileno()], [], [], timeout)
+        pgconn = conn.pgconn
+        pgconn.consume_input()
+        while (n := pgconn.notifies()) is not None:
+            self._told.append((n.relname.decode(), n.extra.decode()))
+
+    def _heard(self) -> tuple[list[str], bool]:
+        """Take what was told: ids handed to this worker, and whether the queue's channel spoke."""
+        handed, work = [], False
+        while self._told:
+            channel, payload = self._told.popleft()
+            if channel == self._own_channel:
+                handed.append(payload)
+            elif channel == self.channel:
+                work = True
+        return handed, work
 
     def wait_finished(self, job_id: str, timeout: float, *, poll: float = 0.05) -> jobs.Job | None:
         """Woken by the NOTIFY of the statement that finishes the job (no polling: a waiter
@@ -281,19 +334,87 @@ class PostgresBackend(_sql.SQLBackend):
         with self._listen_lock:
             try:
                 conn = self._listen()
-                for _ in conn.notifies(timeout=0):  # drop wake-ups that arrived while busy
-                    pass
+                self._hear(conn, 0)  # drop wake-ups that arrived while busy
+                self._told.clear()
             except psycopg.Error:
-                if self._listener is not None:
-                    self._listener.close()
-                    self._listener = None
+                self._drop_listener()
                 time.sleep(min(timeout, 0.5))
                 raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)}: cannot LISTEN") from None
             if self._read("has_work", {"queues": list(queues)}):
                 return
+            deadline = time.monotonic() + max(0.0, timeout)
             try:
-                for _ in conn.notifies(timeout=max(0.0, timeout), stop_after=1):
-                    pass
+                while not self._told and (left := deadline - time.monotonic()) > 0:
+                    self._hear(conn, left)
             except psycopg.Error:
-                conn.close()
-                self._listener = None
+                self._drop_listener()
+            self._told.clear()
+
+    def wait_and_claim(
+        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float
+    ) -> list[jobs.Claim]:
+        """Enter a free slot for enqueues to hand a job to (unless the queues hold work), sleep
+        in LISTEN, and return the handed job as soon as its id arrives on this worker's channel:
+        no claim statement on an idle worker's path.  Woken otherwise (the queue's channel, the
+        timeout), withdraw the slot and claim as usual."""
+        if limit <= 0 or not queues:
+            return []
+        with self._listen_lock:
+            try:
+                handed = self._wait_for_hand_over(queues, worker_id, hostname, lease, timeout)
+                claims = self._take_handed(handed) if handed else []
+            except psycopg.Error:
+                self._drop_listener()  # a slot it entered is passed over from now on
+                time.sleep(min(timeout, 0.5))
+                raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)}: cannot LISTEN") from None
+        if handed:
+            return claims  # (the caller comes back for more: on its path, a claim would only delay this job)
+        return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)
+
+    HAND_OVER_WAIT = 2.0  #: seconds to wait for the id of a job handed over as the slot was withdrawn
+
+    def _wait_for_hand_over(self, queues: Sequence[str], worker_id: str, hostname: str, lease: float,
+                            timeout: float) -> list[str]:
+        """The ids handed to this worker (none when the queues had work or it was woken otherwise)."""
+        conn = self._listen()
+        self._hear(conn, 0)
+        handed, _ = self._heard()  # wake-ups that arrived while busy are dropped
+        if handed:  # (only ids whose slot was withdrawn too late to wait for them)
+            return handed
+        self._slot_token = secrets.token_hex(12)  #: the lease token of a job handed to this slot
+        params = {"queues": self._array(queues), "worker_id": worker_id, "hostname": hostname, "lease": float(lease),
+                  "token": self._slot_token, "channel": self._own_channel, "lock_key": self._idle_key,
+                  "lock_class": self._lock_class}
+        cur = conn.cursor()
+        cur.execute(self.Q["idle_enter"], params)
+        entered = cur.fetchone()
+        if entered is None or entered["slot"] is None:
+            return []  # work is waiting: claim it
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            handed, work = self._heard()
+            if handed or work or (left := deadline - time.monotonic()) <= 0:
+                break
+            self._hear(conn, left)
+        if handed:
+            return handed
+        cur.execute(self.Q["idle_leave"], {"slot": entered["slot"]})
+        if cur.fetchone() is not None:
+            return []  # withdrawn before anyone took it
+        # An enqueue took the slot first: its commit came before this statement's, so its id is
+        # here or on its way.  (None comes only if that enqueue's insert found the id taken.)
+        deadline = time.monotonic() + self.HAND_OVER_WAIT
+        while not (handed := self._heard()[0]) and (left := deadline - time.monotonic()) > 0:
+            self._hear(conn, left)
+        return handed
+
+    def _take_handed(self, ids: list[str]) -> list[jobs.Claim]:
+        """The handed jobs as claims: read back by id, if the hand-over still holds them (a cancel
+        may have come first)."""
+        conn = self._listen()
+        cur = conn.cursor()
+        rows = []
+        for job_id in ids:
+            cur.execute(self.Q["handed_job"], {"id": job_id, "token": self._slot_token})
+            rows.extend(cur.fetchall())
+        return self._claims_from_rows(cur, rows)

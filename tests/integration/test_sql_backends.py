@@ -305,6 +305,127 @@ def test_postgres_waiters_outlive_their_listening_session(pg_url: str, monkeypat
         assert time.monotonic() - started < 10.0
 
 
+# ---- PostgreSQL: a single enqueue handed to an idle worker ----------------------------------
+
+
+def wait_in_thread(backend: Any, *, queues: tuple[str, ...] = ("default",), timeout: float = 5.0,
+                   limit: int = 2) -> tuple[threading.Thread, dict[str, Any]]:
+    """``wait_and_claim`` in a thread, as a worker's claimer calls it once its queues are empty."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        began = time.monotonic()
+        out["claims"] = backend.wait_and_claim(list(queues), worker_id="idle-w", hostname="idle-h", lease=30,
+                                               limit=limit, timeout=timeout)
+        out["took"] = time.monotonic() - began
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def idle_slots(backend: Any) -> int:
+    with raw_connect(backend.url) as raw:
+        return execute(raw, f"SELECT count(*) FROM {backend.names['idle']}")[0][0]
+
+
+def wait_for_slot(backend: Any) -> None:
+    deadline = time.monotonic() + 5
+    while idle_slots(backend) == 0:
+        assert time.monotonic() < deadline, "the waiting worker entered no slot"
+        time.sleep(0.01)
+
+
+def test_postgres_hands_a_single_enqueue_to_an_idle_worker(pg_url: str) -> None:
+    """The enqueue inserts the job already claimed by the waiting worker and tells it the id:
+    no claim statement runs (started_at is the enqueue's own time), and the claim holds."""
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as producer:
+        thread, out = wait_in_thread(waiter, timeout=10.0)
+        wait_for_slot(waiter)
+        stored = producer.enqueue([make(id="handed", args={"x": 1})])[0]
+        thread.join()
+        assert (stored.status, stored.worker_id, stored.hostname, stored.attempts) == (S.RUNNING, "idle-w", "idle-h", 1)
+        assert out["took"] < 5.0  # told, not timed out
+        [claim] = out["claims"]
+        assert (claim.job_id, claim.job.args, claim.job.status, claim.job.attempts) == ("handed", {"x": 1}, S.RUNNING, 1)
+        row = producer.get("handed")
+        assert row.started_at == row.created_at and row.worker_id == "idle-w"
+        assert 25 < (claim.expires_at - row.started_at).total_seconds() <= 30  # the slot's lease
+        assert idle_slots(waiter) == 0  # the enqueue took the slot
+        [renewed] = waiter.renew([claim], 60)
+        assert renewed is not None and renewed.expires_at > claim.expires_at
+        assert waiter.complete(claim, {"ok": 1}).status is S.COMPLETED
+        # the next enqueue, with nobody waiting, is queued as ever
+        assert producer.enqueue([make(id="after")])[0].status is S.QUEUED
+
+
+def test_postgres_hands_over_only_what_a_claim_would_take(pg_url: str) -> None:
+    """Not handed: a paused queue's job, another queue's, a delayed one, a bulk enqueue's, and a
+    submission whose id exists (which must not use up the slot).  The worker then withdraws its
+    slot and claims as usual when the queue's channel wakes it."""
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as producer:
+        producer.enqueue([make(id="dup")])
+        waiter.claim(["default"], worker_id="other", hostname="h", lease=30)  # "dup" is running elsewhere
+        producer.set_paused("paused", True)
+        thread, out = wait_in_thread(waiter, queues=("default", "paused"), timeout=1.0)
+        wait_for_slot(waiter)
+        assert producer.enqueue([make(id="p", queue="paused")])[0].status is S.QUEUED
+        assert producer.enqueue([make(id="o", queue="elsewhere")])[0].status is S.QUEUED
+        assert producer.enqueue([make(id="d", delay=60)])[0].status is S.SCHEDULED
+        assert producer.enqueue([make(id="dup")])[0].worker_id == "other"  # the existing record
+        thread.join()
+        assert out["claims"] == [] and idle_slots(waiter) == 0  # woken, withdrew, found nothing to claim
+        thread, out = wait_in_thread(waiter, timeout=5.0)
+        wait_for_slot(waiter)
+        assert {j.status for j in producer.enqueue([make(id="b1"), make(id="b2")])} == {S.QUEUED}
+        thread.join()
+        assert sorted(c.job_id for c in out["claims"]) == ["b1", "b2"] and idle_slots(waiter) == 0
+
+
+def test_postgres_passes_over_a_slot_whose_worker_is_gone(pg_url: str) -> None:
+    """A slot counts while its worker's session holds its advisory lock: one whose session is
+    gone is passed over (the job is queued) and swept by the next worker that enters one; one
+    whose session is there gets the job, and the id on its channel."""
+    with backends.from_url(pg_url) as producer, raw_connect(pg_url) as live:
+        idle = producer.names["idle"]
+
+        def enter(key: int, channel: str) -> None:
+            execute(live, f"INSERT INTO {idle} (worker_id, hostname, queues, token, lease, channel, lock_key) "
+                          "VALUES ('w', 'h', '{default}', %s, 30, %s, %s)", (f"t{key}", channel, key))
+
+        enter(101, "nobody")  # no session holds lock 101
+        assert producer.enqueue([make(id="q")])[0].status is S.QUEUED
+        execute(live, "LISTEN live_worker")
+        execute(live, "SELECT pg_advisory_lock(%s, 102)", (producer._lock_class,))
+        enter(102, "live_worker")
+        handed = producer.enqueue([make(id="h")])[0]
+        assert handed.status is S.RUNNING
+        assert execute(live, f"SELECT lease_token FROM {jobs_table(producer)} WHERE id = 'h'") == [("t102",)]
+        told = [(n.channel, n.payload) for n in live.notifies(timeout=2, stop_after=1)]
+        assert told == [("live_worker", "h")]
+        assert sorted(r[0] for r in execute(live, f"SELECT lock_key FROM {idle}")) == [101]
+        with backends.from_url(pg_url) as waiter:  # a worker entering its slot sweeps the dead one
+            thread, out = wait_in_thread(waiter, queues=("none",), timeout=0.3)
+            thread.join()
+        assert execute(live, f"SELECT count(*) FROM {idle}")[0][0] == 0
+
+
+def test_postgres_a_handed_job_cancelled_before_it_is_read_is_not_run(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as producer:
+        read_back = waiter._take_handed
+
+        def cancelled_first(ids: list[str]) -> list[jobs.Claim]:
+            assert producer.cancel(ids[0]).status is S.CANCELLED  # between the hand-over and the read
+            return read_back(ids)
+
+        monkeypatch.setattr(waiter, "_take_handed", cancelled_first)
+        thread, out = wait_in_thread(waiter, timeout=10.0)
+        wait_for_slot(waiter)
+        assert producer.enqueue([make(id="c")])[0].status is S.RUNNING
+        thread.join()
+        assert out["claims"] == [] and producer.get("c").status is S.CANCELLED
+
+
 # ---- dropped connections and an unreachable server -----------------------------------------
 
 

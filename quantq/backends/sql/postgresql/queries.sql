@@ -23,13 +23,63 @@ VALUES (%(id)s, %(task)s, %(queue)s, %(args)s::jsonb, %(priority)s, %(status)s, 
 ON CONFLICT (id) DO NOTHING;
 
 -- name: insert_job_returning
--- One job, one round trip (autocommit; the AFTER INSERT trigger sends the NOTIFY).
-INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
-                    result_ttl, failure_ttl, meta, parent_id, depends_on)
-VALUES (%(id)s, %(task)s, %(queue)s, %(args)s::jsonb, %(priority)s, %(status)s, %(max_attempts)s, %(timeout)s,
-        %(run_at)s, %(result_ttl)s, %(failure_ttl)s, %(meta)s::jsonb, %(parent_id)s, %(depends_on)s::jsonb)
-ON CONFLICT (id) DO NOTHING
-RETURNING *;
+-- One job, one round trip (autocommit; the AFTER INSERT trigger sends the NOTIFY).  When an idle
+-- worker waits on the job's queue (a row in {idle}, see migration 004) and the queue is not
+-- paused, the job is inserted already claimed by that worker, whose row is taken, and its own
+-- channel is told the id: the worker reads the row and runs it, with no claim statement on the
+-- job's path.  A row whose worker's session is gone is passed over: that session held the
+-- row's advisory lock exclusively, so a shared try succeeds only when nobody holds it.
+-- (A job whose id exists is not handed: the insert does nothing and no worker is told.)
+WITH slot AS (
+    DELETE FROM {idle} WHERE slot = (
+        SELECT i.slot FROM {idle} i
+        WHERE %(status)s = 'queued' AND %(queue)s = ANY(i.queues)
+          AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = %(queue)s AND q.paused)
+          AND NOT EXISTS (SELECT 1 FROM {jobs} WHERE id = %(id)s)
+          AND NOT pg_try_advisory_xact_lock_shared(%(lock_class)s, i.lock_key)
+        ORDER BY i.slot
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED)
+    RETURNING worker_id, hostname, token, lease, channel),
+ins AS (
+    INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
+                        result_ttl, failure_ttl, meta, parent_id, depends_on,
+                        attempts, worker_id, hostname, started_at, lease_token, lease_expires_at)
+    SELECT %(id)s, %(task)s, %(queue)s, %(args)s::jsonb, %(priority)s,
+           CASE WHEN s.token IS NULL THEN %(status)s ELSE 'running' END, %(max_attempts)s, %(timeout)s,
+           %(run_at)s, %(result_ttl)s, %(failure_ttl)s, %(meta)s::jsonb, %(parent_id)s, %(depends_on)s::jsonb,
+           CASE WHEN s.token IS NULL THEN 0 ELSE 1 END, s.worker_id, s.hostname,
+           CASE WHEN s.token IS NULL THEN NULL ELSE now() END, s.token, now() + s.lease * interval '1 second'
+    FROM (VALUES (1)) AS one (x) LEFT JOIN slot s ON true
+    ON CONFLICT (id) DO NOTHING
+    RETURNING *)
+SELECT ins.*, CASE WHEN s.channel IS NOT NULL THEN pg_notify(s.channel, ins.id) END AS handed
+FROM ins LEFT JOIN slot s ON true;
+
+-- name: idle_enter
+-- An idle worker's free slot, entered unless its queues hold work (then it claims instead), and
+-- its entries whose session is gone swept away: that session's advisory lock is free.
+WITH work AS (
+    SELECT EXISTS (
+        SELECT 1 FROM unnest(%(queues)s::text[]) AS wanted(name)
+        WHERE EXISTS (SELECT 1 FROM {jobs} WHERE status = 'queued' AND queue = wanted.name)
+          AND NOT EXISTS (SELECT 1 FROM {queues} q WHERE q.name = wanted.name AND q.paused)) AS found),
+gone AS (
+    DELETE FROM {idle} WHERE lock_key <> %(lock_key)s AND pg_try_advisory_xact_lock_shared(%(lock_class)s, lock_key)),
+entered AS (
+    INSERT INTO {idle} (worker_id, hostname, queues, token, lease, channel, lock_key)
+    SELECT %(worker_id)s, %(hostname)s, %(queues)s::text[], %(token)s, %(lease)s, %(channel)s, %(lock_key)s
+    WHERE NOT (SELECT found FROM work)
+    RETURNING slot)
+SELECT (SELECT found FROM work) AS has_work, (SELECT slot FROM entered) AS slot;
+
+-- name: idle_leave
+-- The slot withdrawn; no row back means an enqueue took it (and its NOTIFY is on its way).
+DELETE FROM {idle} WHERE slot = %(slot)s RETURNING slot;
+
+-- name: handed_job
+-- The job an enqueue handed to this worker, if it is still held by the hand-over's token.
+SELECT * FROM {jobs} WHERE id = %(id)s AND lease_token = %(token)s AND status = (SELECT 'running');
 
 -- name: queue_due_ids
 UPDATE {jobs} SET status = 'queued'

@@ -73,3 +73,15 @@ CREATE TABLE {schema}.{p}workers (
     failed       integer NOT NULL DEFAULT 0,
     meta         text NOT NULL DEFAULT '{}'
 );
+
+-- An idle worker's free slot, taken by the enqueue that hands it a job (migration 004).
+CREATE UNLOGGED TABLE {schema}.{p}idle (
+    slot      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    worker_id text NOT NULL,
+    hostname  text NOT NULL,
+    queues    text[] NOT NULL,
+    token     text NOT NULL,
+    lease     double precision NOT NULL,
+    channel   text NOT NULL,
+    lock_key  integer NOT NULL
+);

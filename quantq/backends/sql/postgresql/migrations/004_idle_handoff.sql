@@ -1,0 +1,18 @@
+-- auto: yes
+-- quantq 4: an idle worker's free slot, to which a single enqueue hands its job directly.
+-- A worker that finds its queues empty enters one row here before it sleeps in LISTEN; an
+-- enqueue that finds a row for its queue takes it in the same statement, inserts the job
+-- already claimed by that worker, and NOTIFYs the worker's own channel with the id: the
+-- worker reads the row and runs it, with no claim statement on the job's path.  Unlogged:
+-- a row lives as long as its worker's session (an advisory lock that session holds tells
+-- an enqueue whether it is still there), and a crash leaves no session to hand jobs to.
+CREATE UNLOGGED TABLE {schema}.{p}idle (
+    slot      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    worker_id text NOT NULL,
+    hostname  text NOT NULL,
+    queues    text[] NOT NULL,
+    token     text NOT NULL,
+    lease     double precision NOT NULL,
+    channel   text NOT NULL,
+    lock_key  integer NOT NULL
+);
