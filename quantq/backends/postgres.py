@@ -24,6 +24,7 @@ acknowledged enqueues stay durable either way).
 from __future__ import annotations
 
 import collections
+import json
 import os
 import secrets
 import select
@@ -31,6 +32,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -62,6 +64,18 @@ def table_names(schema: str, prefix: str) -> dict[str, str]:
 class _TextArray(list):  # type: ignore[type-arg]
     """A list of strings sent as a binary text[]: psycopg's text-format array dumper quotes each
     element through a regex (about 1.3 us each; a batch of completions sends three per job)."""
+
+
+_TIMES = ("run_at", "created_at", "started_at", "finished_at", "updated_at", "expires_at", "lease_expires_at")
+
+
+def _handed_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as ``to_json`` wrote it into a hand-over's NOTIFY, as a query returns it: times as
+    datetimes (to_json writes them in ISO 8601; JSON columns come as values, which decode as is)."""
+    for name in _TIMES:
+        if row.get(name) is not None:
+            row[name] = datetime.fromisoformat(row[name])
+    return row
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -408,13 +422,18 @@ class PostgresBackend(_sql.SQLBackend):
             self._hear(conn, left)
         return handed
 
-    def _take_handed(self, ids: list[str]) -> list[jobs.Claim]:
-        """The handed jobs as claims: read back by id, if the hand-over still holds them (a cancel
+    def _take_handed(self, told: list[str]) -> list[jobs.Claim]:
+        """The handed jobs as claims: each NOTIFY carries its row, or only its id when the row was
+        too long for a payload; those are read back, if the hand-over still holds them (a cancel
         may have come first)."""
         conn = self._listen()
         cur = conn.cursor()
         rows = []
-        for job_id in ids:
-            cur.execute(self.Q["handed_job"], {"id": job_id, "token": self._slot_token})
+        for payload in told:
+            said = json.loads(payload)
+            if "row" in said:
+                rows.append(_handed_row(said["row"]))
+                continue
+            cur.execute(self.Q["handed_job"], {"id": said["id"], "token": self._slot_token})
             rows.extend(cur.fetchall())
         return self._claims_from_rows(cur, rows)

@@ -401,7 +401,7 @@ def test_postgres_passes_over_a_slot_whose_worker_is_gone(pg_url: str) -> None:
         handed = producer.enqueue([make(id="h")])[0]
         assert handed.status is S.RUNNING
         assert execute(live, f"SELECT lease_token FROM {jobs_table(producer)} WHERE id = 'h'") == [("t102",)]
-        told = [(n.channel, n.payload) for n in live.notifies(timeout=2, stop_after=1)]
+        told = [(n.channel, json.loads(n.payload)["row"]["id"]) for n in live.notifies(timeout=2, stop_after=1)]
         assert told == [("live_worker", "h")]
         assert sorted(r[0] for r in execute(live, f"SELECT lock_key FROM {idle}")) == [101]
         with backends.from_url(pg_url) as waiter:  # a worker entering its slot sweeps the dead one
@@ -410,18 +410,41 @@ def test_postgres_passes_over_a_slot_whose_worker_is_gone(pg_url: str) -> None:
         assert execute(live, f"SELECT count(*) FROM {idle}")[0][0] == 0
 
 
+def test_postgres_a_handed_job_is_its_record_told_whole_or_read_back(pg_url: str) -> None:
+    """The NOTIFY carries the row (no read-back), or only the id when the row is too long for
+    a payload (8,000 bytes): either way the claimed job equals get()'s record, every field."""
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as producer:
+        queries = waiter.Q
+        for job_id, args in (("told", {"x": [1, 2.5, "s"], "when": "2026-01-01T00:00:00"}), ("read", {"big": "x" * 9000})):
+            # told whole, the row is not read back: a read-back would fail here
+            waiter.Q = {**queries, "handed_job": "SELECT 1 / 0"} if job_id == "told" else queries
+            thread, out = wait_in_thread(waiter, timeout=10.0)
+            wait_for_slot(waiter)
+            producer.enqueue([envelope.parse_submission({
+                "task": "quantq.echo", "id": job_id, "args": args, "priority": 7, "meta": {"m": {"n": 1}},
+                "timeout": 2.5, "max_attempts": 4, "result_ttl": None, "failure_ttl": 60, "parent_id": "p1",
+                "depends_on": ["d1", "d2"]})])
+            thread.join()
+            [claim] = out["claims"]
+            assert claim.job == producer.get(job_id) and claim.job.args == args
+            assert (claim.job.status, claim.job.worker_id, claim.job.depends_on) == (S.RUNNING, "idle-w", ("d1", "d2"))
+            assert waiter.complete(claim, job_id).result == job_id
+
+
 def test_postgres_a_handed_job_cancelled_before_it_is_read_is_not_run(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A job too long to be told whole: one told whole is as a claimed job, whose cancel the
+    worker learns while it runs.)"""
     with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as producer:
         read_back = waiter._take_handed
 
-        def cancelled_first(ids: list[str]) -> list[jobs.Claim]:
-            assert producer.cancel(ids[0]).status is S.CANCELLED  # between the hand-over and the read
-            return read_back(ids)
+        def cancelled_first(told: list[str]) -> list[jobs.Claim]:
+            assert producer.cancel("c").status is S.CANCELLED  # between the hand-over and the read
+            return read_back(told)
 
         monkeypatch.setattr(waiter, "_take_handed", cancelled_first)
         thread, out = wait_in_thread(waiter, timeout=10.0)
         wait_for_slot(waiter)
-        assert producer.enqueue([make(id="c")])[0].status is S.RUNNING
+        assert producer.enqueue([make(id="c", args={"big": "x" * 9000})])[0].status is S.RUNNING
         thread.join()
         assert out["claims"] == [] and producer.get("c").status is S.CANCELLED
 

@@ -29,6 +29,8 @@ ON CONFLICT (id) DO NOTHING;
 -- channel is told the id: the worker reads the row and runs it, with no claim statement on the
 -- job's path.  A row whose worker's session is gone is passed over: that session held the
 -- row's advisory lock exclusively, so a shared try succeeds only when nobody holds it.
+-- The NOTIFY carries the row itself, {"row": ...}, so the worker need not read it back, unless it
+-- is too long for a payload (8,000 bytes): then {"id": ...}.
 -- (A job whose id exists is not handed: the insert does nothing and no worker is told.)
 WITH slot AS (
     DELETE FROM {idle} WHERE slot = (
@@ -53,8 +55,11 @@ ins AS (
     FROM (VALUES (1)) AS one (x) LEFT JOIN slot s ON true
     ON CONFLICT (id) DO NOTHING
     RETURNING *)
-SELECT ins.*, CASE WHEN s.channel IS NOT NULL THEN pg_notify(s.channel, ins.id) END AS handed
-FROM ins LEFT JOIN slot s ON true;
+SELECT ins.*, CASE WHEN s.channel IS NOT NULL
+                   THEN pg_notify(s.channel, CASE WHEN octet_length(told.full) < 7900 THEN told.full
+                                                  ELSE json_build_object('id', ins.id)::text END) END AS handed
+FROM ins LEFT JOIN slot s ON true
+LEFT JOIN LATERAL (SELECT json_build_object('row', to_json(ins))::text AS full WHERE s.channel IS NOT NULL) AS told ON true;
 
 -- name: idle_enter
 -- An idle worker's free slot, entered unless its queues hold work (then it claims instead), and
