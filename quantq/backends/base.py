@@ -204,13 +204,21 @@ class Backend(abc.ABC):
         time.sleep(timeout)
 
     def wait_and_claim(
-        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float
+        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float,
+        idle: bool = True,
     ) -> list[jobs.Claim]:
         """``wait_for_work``, then ``claim`` (also when the wait timed out).  A backend that
         can do both in one round trip overrides it: an idle worker's first claim is on the
-        path of every job's latency."""
+        path of every job's latency.  ``idle``: the worker runs nothing now (``limit`` is all
+        its room), so a backend may hand it a job directly (PostgreSQL does); a busy worker's
+        room is for jobs to line up behind its running ones, which an idle worker should get."""
         self.wait_for_work(queues, timeout)
         return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)
+
+    def interrupt_wait(self) -> None:  # noqa: B027 (a default: a polling wait ends at its timeout anyway)
+        """End a ``wait_and_claim`` of a busy worker early (thread-safe; a call with no such wait
+        in progress ends the next one): the worker has just become idle, and comes back to wait
+        as an idle one."""
 
     def wait_finished(self, job_id: str, timeout: float, *, poll: float = 0.05) -> jobs.Job | None:
         """The job's record as soon as it is finished (completed, failed or cancelled), or as

@@ -140,6 +140,11 @@ class PostgresBackend(_sql.SQLBackend):
         self._idle_key = 0
         self._own_channel = ""
         self._slot_token = ""
+        #: a byte here ends a busy worker's wait (interrupt_wait): it has become idle
+        self._interrupt_r, self._interrupt_w = os.pipe()
+        os.set_blocking(self._interrupt_r, False)
+        os.set_blocking(self._interrupt_w, False)
+        self._interrupted = False
         self._finish_watch = FinishWatch(self._listen_finished, "quantq-finish-watch")
         self._closed = False
         try:
@@ -233,6 +238,8 @@ class PostgresBackend(_sql.SQLBackend):
         self._finish_watch.close()
         with self._listen_lock:
             self._drop_listener()
+            for fd in (self._interrupt_r, self._interrupt_w):
+                os.close(fd)
         self._pool.close()
         if self._worker_pool is not None:
             self._worker_pool.close()
@@ -312,7 +319,14 @@ class PostgresBackend(_sql.SQLBackend):
         (Not ``conn.notifies()``: notifications that arrive while the session runs a statement
         reach the handler, and psycopg does not promise the two ways together.)"""
         if timeout > 0:
-            select.select([conn.fileno()], [], [], timeout)
+            ready, _, _ = select.select([conn.fileno(), self._interrupt_r], [], [], timeout)
+            if self._interrupt_r in ready:
+                self._interrupted = True
+                try:
+                    while os.read(self._interrupt_r, 64):
+                        pass
+                except BlockingIOError:
+                    pass
         pgconn = conn.pgconn
         pgconn.consume_input()
         while (n := pgconn.notifies()) is not None:
@@ -358,21 +372,35 @@ class PostgresBackend(_sql.SQLBackend):
                 return
             deadline = time.monotonic() + max(0.0, timeout)
             try:
-                while not self._told and (left := deadline - time.monotonic()) > 0:
+                while not self._told and not self._interrupted and (left := deadline - time.monotonic()) > 0:
                     self._hear(conn, left)
             except psycopg.Error:
                 self._drop_listener()
             self._told.clear()
 
+    def interrupt_wait(self) -> None:
+        try:
+            os.write(self._interrupt_w, b"!")
+        except (BlockingIOError, OSError):
+            pass  # already interrupted (the pipe is full), or closed
+
     def wait_and_claim(
-        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float
+        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float,
+        idle: bool = True,
     ) -> list[jobs.Claim]:
         """Enter a free slot for enqueues to hand a job to (unless the queues hold work), sleep
-        in LISTEN, and return the handed job as soon as its id arrives on this worker's channel:
+        in LISTEN, and return the handed job as soon as it arrives on this worker's channel:
         no claim statement on an idle worker's path.  Woken otherwise (the queue's channel, the
-        timeout), withdraw the slot and claim as usual."""
+        timeout), withdraw the slot and claim as usual.  A busy worker enters no slot: a job
+        handed to it would wait behind its running ones while another worker may sit idle."""
         if limit <= 0 or not queues:
             return []
+        if not idle:
+            self._interrupted = False
+            self.wait_for_work(queues, timeout)
+            if self._interrupted:  # it has become idle: back to wait as an idle worker (its claim finds nothing)
+                return []
+            return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)
         with self._listen_lock:
             try:
                 handed = self._wait_for_hand_over(queues, worker_id, hostname, lease, timeout)

@@ -333,7 +333,8 @@ class RedisBackend(base.Backend):
         return self._claim(list(queues), worker_id, hostname, lease, limit, 0.0)
 
     def wait_and_claim(
-        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float
+        self, queues: Sequence[str], *, worker_id: str, hostname: str, lease: float, limit: int = 1, timeout: float,
+        idle: bool = True,
     ) -> list[jobs.Claim]:
         """One round trip for one queue: the blocking wait and the claim go in one pipeline,
         and Redis runs a blocked client's next command as soon as it is woken."""

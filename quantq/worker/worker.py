@@ -260,6 +260,9 @@ class Worker:
             self._free += count
             if self._free >= self._claim_threshold():  # (waking the claimer for less only costs the GIL)
                 self._free_cond.notify_all()
+            idle = self._free >= self._capacity()
+        if idle:  # a claimer waiting as a busy worker comes back to wait as an idle one (see wait_and_claim)
+            self.backend.interrupt_wait()
 
     def _claim_threshold(self) -> int:
         """Room that makes a claim worth its round trip: one job, or a line per slot while
@@ -279,6 +282,7 @@ class Worker:
                 while self._free < self._claim_threshold() and not self._draining.is_set():
                     self._free_cond.wait(1.0)
                 want = self._free
+                idle = want >= self._capacity()  # nothing running or lined up: all its room is free
             if self._draining.is_set():
                 break
             try:
@@ -287,7 +291,7 @@ class Worker:
                 if wait:  # (one round trip where the backend can: the wait and the claim)
                     claims = self.backend.wait_and_claim(
                         list(self.options.queues), worker_id=self.id, hostname=self.hostname, lease=self.options.lease,
-                        limit=want, timeout=min(self.options.poll_interval, PROMOTE_EVERY * 2),
+                        limit=want, timeout=min(self.options.poll_interval, PROMOTE_EVERY * 2), idle=idle,
                     )
                 else:
                     claims = self.backend.claim(

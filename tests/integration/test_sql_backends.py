@@ -329,8 +329,8 @@ def idle_slots(backend: Any) -> int:
         return execute(raw, f"SELECT count(*) FROM {backend.names['idle']}")[0][0]
 
 
-def wait_for_slot(backend: Any) -> None:
-    deadline = time.monotonic() + 5
+def wait_for_slot(backend: Any, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while idle_slots(backend) == 0:
         assert time.monotonic() < deadline, "the waiting worker entered no slot"
         time.sleep(0.01)
@@ -357,6 +357,60 @@ def test_postgres_hands_a_single_enqueue_to_an_idle_worker(pg_url: str) -> None:
         assert waiter.complete(claim, {"ok": 1}).status is S.COMPLETED
         # the next enqueue, with nobody waiting, is queued as ever
         assert producer.enqueue([make(id="after")])[0].status is S.QUEUED
+
+
+def test_postgres_hands_jobs_to_an_idle_worker_not_to_a_busy_ones_room(pg_url: str) -> None:
+    """A worker running a job (its prefetch room free) enters no slot: the next job goes to the
+    idle worker, not to wait behind the busy one's running job."""
+    with (backends.from_url(pg_url) as busy_store, backends.from_url(pg_url) as idle_store,
+          backends.from_url(pg_url) as producer, raw_connect(pg_url) as raw):
+        options = {"concurrency": 1, "mode": "thread", "prefetch": 1, "status_interval": 0, "poll_interval": 5.0}
+        busy = Worker(busy_store, WorkerOptions(name="busy", **options))
+        threads = [threading.Thread(target=busy.run)]
+        threads[0].start()
+        idle = None
+        try:
+            producer.enqueue([envelope.parse_submission({"task": "quantq.sleep", "id": "long", "args": {"seconds": 3}})])
+            deadline = time.monotonic() + 10
+            while producer.get("long").status is not S.RUNNING:
+                assert time.monotonic() < deadline, "the busy worker did not start its job"
+                time.sleep(0.01)
+            idle = Worker(idle_store, WorkerOptions(name="idle", **options))
+            threads.append(threading.Thread(target=idle.run))
+            threads[1].start()
+            wait_for_slot(idle_store)
+            time.sleep(0.3)  # (time for the busy worker to enter one too, were it to)
+            assert execute(raw, f"SELECT worker_id FROM {idle_store.names['idle']}") == [("idle",)]
+            handed = producer.enqueue([make(id="next")])[0]
+            assert (handed.status, handed.worker_id) == (S.RUNNING, "idle")
+        finally:
+            for worker in (busy, idle):
+                if worker is not None:
+                    worker.stop(immediately=True)
+            for thread in threads:
+                thread.join(10)
+
+
+def test_postgres_a_worker_that_becomes_idle_is_handed_the_next_job(pg_url: str) -> None:
+    """While its job runs, a worker waits as a busy one (no slot), a second at a time; when the
+    job ends it comes back at once to wait as an idle one, not when that second is out (a job
+    of 1.5 s ends half-way through its second such wait), so the next job is handed to it."""
+    with backends.from_url(pg_url) as store, backends.from_url(pg_url) as producer:
+        worker = Worker(store, WorkerOptions(name="w", concurrency=1, mode="thread", prefetch=1, status_interval=0,
+                                             poll_interval=30.0))
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        try:
+            wait_for_slot(store)
+            for job_id in ("first", "second"):
+                sent = producer.enqueue([envelope.parse_submission({"task": "quantq.sleep", "id": job_id,
+                                                                     "args": {"seconds": 1.5}})])[0]
+                assert (sent.status, sent.worker_id) == (S.RUNNING, "w"), job_id
+                assert producer.wait_finished(job_id, 10).status is S.COMPLETED
+                wait_for_slot(store, within=0.3)
+        finally:
+            worker.stop(immediately=True)
+            thread.join(10)
 
 
 def test_postgres_hands_over_only_what_a_claim_would_take(pg_url: str) -> None:
