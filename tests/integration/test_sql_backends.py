@@ -413,6 +413,21 @@ def test_postgres_a_worker_that_becomes_idle_is_handed_the_next_job(pg_url: str)
             thread.join(10)
 
 
+def test_postgres_a_handed_job_wakes_no_other_worker(pg_url: str) -> None:
+    """The worker handed a job is told on its own channel; the queue's NOTIFY, which would wake
+    every other idle worker to claim nothing, is left out (and sent for a job not handed)."""
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as producer, raw_connect(pg_url) as other:
+        execute(other, f'LISTEN "{producer.channel}"')
+        thread, out = wait_in_thread(waiter, timeout=10.0)
+        wait_for_slot(waiter)
+        assert producer.enqueue([make(id="handed")])[0].status is S.RUNNING
+        thread.join()
+        assert [c.job_id for c in out["claims"]] == ["handed"]
+        assert list(other.notifies(timeout=0.3)) == []
+        assert producer.enqueue([make(id="queued")])[0].status is S.QUEUED
+        assert [n.channel for n in other.notifies(timeout=2, stop_after=1)] == [producer.channel]
+
+
 def test_postgres_hands_over_only_what_a_claim_would_take(pg_url: str) -> None:
     """Not handed: a paused queue's job, another queue's, a delayed one, a bulk enqueue's, and a
     submission whose id exists (which must not use up the slot).  The worker then withdraws its

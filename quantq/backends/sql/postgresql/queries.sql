@@ -57,7 +57,9 @@ ins AS (
     RETURNING *)
 SELECT ins.*, CASE WHEN s.channel IS NOT NULL
                    THEN pg_notify(s.channel, CASE WHEN octet_length(told.full) < 7900 THEN told.full
-                                                  ELSE json_build_object('id', ins.id)::text END) END AS handed
+                                                  ELSE json_build_object('id', ins.id)::text END) END AS handed,
+       -- (read by the AFTER INSERT trigger, which fires after this: no NOTIFY on the queue's channel)
+       CASE WHEN s.channel IS NOT NULL THEN set_config('quantq.handed', 'on', true) END AS quiet
 FROM ins LEFT JOIN slot s ON true
 LEFT JOIN LATERAL (SELECT json_build_object('row', to_json(ins))::text AS full WHERE s.channel IS NOT NULL) AS told ON true;
 

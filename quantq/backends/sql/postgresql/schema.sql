@@ -51,8 +51,9 @@ CREATE INDEX {p}jobs_created ON {schema}.{p}jobs (created_at, id) WHERE status <
 CREATE INDEX {p}jobs_status_created ON {schema}.{p}jobs (status, created_at) WHERE status NOT IN ('completed', 'running');
 CREATE INDEX {p}jobs_task_created ON {schema}.{p}jobs (task, created_at) WHERE status <> 'running';
 
--- A plain INSERT from a foreign producer wakes the LISTENing workers too (one NOTIFY per statement).
-CREATE FUNCTION {schema}.{p}notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('{schema}.{p}jobs', ''); RETURN NULL; END $$;
+-- A plain INSERT from a foreign producer wakes the LISTENing workers too (one NOTIFY per statement);
+-- a statement that handed its job to an idle worker (quantq.handed, migration 004) wakes no other.
+CREATE FUNCTION {schema}.{p}notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF current_setting('quantq.handed', true) IS DISTINCT FROM 'on' THEN PERFORM pg_notify('{schema}.{p}jobs', ''); END IF; RETURN NULL; END $$;
 CREATE TRIGGER {p}jobs_notify AFTER INSERT ON {schema}.{p}jobs FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{p}notify();
 
 CREATE TABLE {schema}.{p}queues (

@@ -16,3 +16,8 @@ CREATE UNLOGGED TABLE {schema}.{p}idle (
     channel   text NOT NULL,
     lock_key  integer NOT NULL
 );
+
+-- The queue's NOTIFY is left out for a statement that handed its job to a worker (told on its
+-- own channel): every other idle worker would wake to claim nothing.  The hand-over sets the
+-- transaction-local quantq.handed; a plain INSERT leaves it unset and notifies as before.
+CREATE OR REPLACE FUNCTION {schema}.{p}notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF current_setting('quantq.handed', true) IS DISTINCT FROM 'on' THEN PERFORM pg_notify('{schema}.{p}jobs', ''); END IF; RETURN NULL; END $$;
