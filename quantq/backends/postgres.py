@@ -69,13 +69,23 @@ class _TextArray(list):  # type: ignore[type-arg]
 _TIMES = ("run_at", "created_at", "started_at", "finished_at", "updated_at", "expires_at", "lease_expires_at")
 
 
-def _handed_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as ``to_json`` wrote it into a hand-over's NOTIFY, as a query returns it: times as
-    datetimes (to_json writes them in ISO 8601; JSON columns come as values, which decode as is)."""
-    for name in _TIMES:
-        if row.get(name) is not None:
-            row[name] = datetime.fromisoformat(row[name])
-    return row
+def _hand_over(payload: str) -> dict[str, Any] | None:
+    """A hand-over's NOTIFY: ``{"row": …}`` with the row as a query returns it (``to_json`` wrote
+    its times in ISO 8601; JSON columns come as values, which decode as is), or ``{"id": …}``.
+    None for anything else (someone else's NOTIFY on the worker's channel)."""
+    try:
+        said = json.loads(payload)
+        if isinstance(said, dict) and isinstance(said.get("id"), str):
+            return {"id": said["id"]}
+        row = said["row"]
+        for name in _TIMES:
+            if row.get(name) is not None:
+                row[name] = datetime.fromisoformat(row[name])
+        if isinstance(row["seq"], int) and isinstance(row["lease_token"], str):
+            return {"row": row}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return None
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -332,16 +342,19 @@ class PostgresBackend(_sql.SQLBackend):
         while (n := pgconn.notifies()) is not None:
             self._told.append((n.relname.decode(), n.extra.decode()))
 
-    def _heard(self) -> tuple[list[str], bool]:
-        """Take what was told: ids handed to this worker, and whether the queue's channel spoke."""
-        handed, work = [], False
+    def _heard(self) -> tuple[list[dict[str, Any]], bool]:
+        """Take what was told: the hand-overs to this worker (``{"row": …}`` or ``{"id": …}``),
+        and whether anything else spoke (the queue's channel, or a stray NOTIFY on this one)."""
+        handed, other = [], False
         while self._told:
             channel, payload = self._told.popleft()
             if channel == self._own_channel:
-                handed.append(payload)
-            elif channel == self.channel:
-                work = True
-        return handed, work
+                said = _hand_over(payload)
+                if said is not None:
+                    handed.append(said)
+                    continue
+            other = True
+        return handed, other
 
     def wait_finished(self, job_id: str, timeout: float, *, poll: float = 0.05) -> jobs.Job | None:
         """Woken by the NOTIFY of the statement that finishes the job (no polling: a waiter
@@ -413,15 +426,16 @@ class PostgresBackend(_sql.SQLBackend):
             return claims  # (the caller comes back for more: on its path, a claim would only delay this job)
         return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)
 
-    HAND_OVER_WAIT = 2.0  #: seconds to wait for the id of a job handed over as the slot was withdrawn
+    HAND_OVER_WAIT = 2.0  #: seconds to wait for the NOTIFY of a job handed over as the slot was withdrawn
 
     def _wait_for_hand_over(self, queues: Sequence[str], worker_id: str, hostname: str, lease: float,
-                            timeout: float) -> list[str]:
-        """The ids handed to this worker (none when the queues had work or it was woken otherwise)."""
+                            timeout: float) -> list[dict[str, Any]]:
+        """The NOTIFY payloads of jobs handed to this worker (none when the queues had work or it
+        was woken otherwise)."""
         conn = self._listen()
         self._hear(conn, 0)
         handed, _ = self._heard()  # wake-ups that arrived while busy are dropped
-        if handed:  # (only ids whose slot was withdrawn too late to wait for them)
+        if handed:  # (only jobs whose slot was withdrawn too late to wait for them)
             return handed
         self._slot_token = secrets.token_hex(12)  #: the lease token of a job handed to this slot
         params = {"queues": self._array(queues), "worker_id": worker_id, "hostname": hostname, "lease": float(lease),
@@ -443,25 +457,24 @@ class PostgresBackend(_sql.SQLBackend):
         cur.execute(self.Q["idle_leave"], {"slot": entered["slot"]})
         if cur.fetchone() is not None:
             return []  # withdrawn before anyone took it
-        # An enqueue took the slot first: its commit came before this statement's, so its id is
-        # here or on its way.  (None comes only if that enqueue's insert found the id taken.)
+        # An enqueue took the slot first: its commit came before this statement's, so its NOTIFY
+        # is here or on its way.  (None comes only if that enqueue's insert found the id taken.)
         deadline = time.monotonic() + self.HAND_OVER_WAIT
         while not (handed := self._heard()[0]) and (left := deadline - time.monotonic()) > 0:
             self._hear(conn, left)
         return handed
 
-    def _take_handed(self, told: list[str]) -> list[jobs.Claim]:
+    def _take_handed(self, told: list[dict[str, Any]]) -> list[jobs.Claim]:
         """The handed jobs as claims: each NOTIFY carries its row, or only its id when the row was
         too long for a payload; those are read back, if the hand-over still holds them (a cancel
         may have come first)."""
         conn = self._listen()
         cur = conn.cursor()
         rows = []
-        for payload in told:
-            said = json.loads(payload)
+        for said in told:
             if "row" in said:
-                rows.append(_handed_row(said["row"]))
-                continue
-            cur.execute(self.Q["handed_job"], {"id": said["id"], "token": self._slot_token})
-            rows.extend(cur.fetchall())
+                rows.append(said["row"])
+            else:
+                cur.execute(self.Q["handed_job"], {"id": said["id"], "token": self._slot_token})
+                rows.extend(cur.fetchall())
         return self._claims_from_rows(cur, rows)

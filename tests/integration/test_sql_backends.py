@@ -428,6 +428,23 @@ def test_postgres_a_handed_job_wakes_no_other_worker(pg_url: str) -> None:
         assert [n.channel for n in other.notifies(timeout=2, stop_after=1)] == [producer.channel]
 
 
+def test_postgres_a_stray_notify_on_a_workers_channel_is_a_wake_up(pg_url: str) -> None:
+    """Anything on the worker's own channel that is not a hand-over (someone else's NOTIFY) only
+    wakes it: it withdraws its slot and claims as usual, and the next hand-over works."""
+    with backends.from_url(pg_url) as waiter, backends.from_url(pg_url) as producer, raw_connect(pg_url) as other:
+        for stray in ("garbage", '{"row": {"created_at": "not a time"}}', '{"id": 7}', '[]'):
+            thread, out = wait_in_thread(waiter, timeout=10.0)
+            wait_for_slot(waiter)
+            execute(other, "SELECT pg_notify(%s, %s)", (waiter._own_channel, stray))
+            thread.join()
+            assert out["claims"] == [] and out["took"] < 5.0 and idle_slots(waiter) == 0, stray
+        thread, out = wait_in_thread(waiter, timeout=10.0)
+        wait_for_slot(waiter)
+        assert producer.enqueue([make(id="after")])[0].status is S.RUNNING
+        thread.join()
+        assert [c.job_id for c in out["claims"]] == ["after"]
+
+
 def test_postgres_hands_over_only_what_a_claim_would_take(pg_url: str) -> None:
     """Not handed: a paused queue's job, another queue's, a delayed one, a bulk enqueue's, and a
     submission whose id exists (which must not use up the slot).  The worker then withdraws its
