@@ -7,8 +7,10 @@ autocommit (a single statement is atomic), as do a single enqueue and a worker's
 completions: one round trip each, no BEGIN/COMMIT.  Every time
 that decides something (leases, due dates, TTLs) is the server's ``now()``.  Idle
 workers sleep in ``LISTEN`` on a dedicated connection and producers ``NOTIFY`` in the
-same transaction as their write; so do callers waiting for a job to finish, woken by the
-NOTIFY of the statement that finishes it.  A lost connection is retried with back-off; past
+same transaction as their write; a single enqueue hands its job straight to an idle worker
+(inserted already claimed, the row sent on the worker's own channel: migration 004); callers
+waiting for a job to finish sleep in ``LISTEN`` too, woken by the NOTIFY of the statement that
+finishes it.  A lost connection is retried with back-off; past
 ``retry_for`` seconds the operation raises ``BackendUnavailable``.
 
 URL options (everything else goes to libpq): ``schema`` (default ``public``),
