@@ -68,6 +68,24 @@ def test_bulk_enqueue_with_existing_and_repeated_ids_keeps_the_first_record(back
         ["old", "a", "b", "c"]
 
 
+def test_bulk_enqueue_stores_every_field_of_every_job(backend: Backend) -> None:
+    """A batch of unlike jobs (every optional field set on one, none on another, one delayed):
+    each comes back as get() reads it, with its own fields."""
+    out = backend.enqueue([
+        make(id="full", args={"x": [1, 2.5, "s"]}, priority=7, timeout=2.5, max_attempts=4, result_ttl=None,
+             failure_ttl=60, meta={"m": {"n": 1}}, parent_id="p1", depends_on=["d1", "d2"]),
+        make(id="bare"),
+        make(id="later", delay=3600, priority="low", args={"when": "later"}),
+    ])
+    assert [j == backend.get(j.id) for j in out] == [True, True, True]
+    full, bare, later = out
+    assert (full.args, full.priority, full.timeout, full.max_attempts, full.result_ttl, full.failure_ttl, full.meta,
+            full.parent_id, full.depends_on) == ({"x": [1, 2.5, "s"]}, 7, 2.5, 4, None, 60, {"m": {"n": 1}}, "p1",
+                                                 ("d1", "d2"))
+    assert (bare.status, bare.timeout, bare.parent_id, bare.depends_on, bare.args) == (S.QUEUED, None, None, (), {})
+    assert later.status is S.SCHEDULED and later.run_at is not None and later.args == {"when": "later"}
+
+
 def test_claim_takes_highest_priority_then_oldest(backend: Backend) -> None:
     backend.enqueue([make(id="low", priority="low"), make(id="n1"), make(id="high", priority=9), make(id="n2")])
     order = [claim_one(backend).job_id for _ in range(4)]

@@ -22,6 +22,24 @@ VALUES (%(id)s, %(task)s, %(queue)s, %(args)s::jsonb, %(priority)s, %(status)s, 
         %(run_at)s, %(result_ttl)s, %(failure_ttl)s, %(meta)s::jsonb, %(parent_id)s, %(depends_on)s::jsonb)
 ON CONFLICT (id) DO NOTHING;
 
+-- name: insert_jobs
+-- A bulk enqueue's jobs in one statement, a column each as a text array (numbers and times as
+-- their text, cast here): the server inserts them in one pass, and the AFTER INSERT trigger
+-- fires (and NOTIFYs) once for them all.  In the arrays' order, so of two with one id the first
+-- is kept (the second meets it and does nothing).
+INSERT INTO {jobs} (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
+                    result_ttl, failure_ttl, meta, parent_id, depends_on)
+SELECT id, task, queue, args::jsonb, priority::smallint, status, max_attempts::integer, timeout::double precision,
+       run_at::timestamptz, result_ttl::integer, failure_ttl::integer, meta::jsonb, parent_id, depends_on::jsonb
+FROM unnest(%(id)s::text[], %(task)s::text[], %(queue)s::text[], %(args)s::text[], %(priority)s::text[],
+            %(status)s::text[], %(max_attempts)s::text[], %(timeout)s::text[], %(run_at)s::text[],
+            %(result_ttl)s::text[], %(failure_ttl)s::text[], %(meta)s::text[], %(parent_id)s::text[],
+            %(depends_on)s::text[])
+     WITH ORDINALITY AS j (id, task, queue, args, priority, status, max_attempts, timeout, run_at,
+                           result_ttl, failure_ttl, meta, parent_id, depends_on, n)
+ORDER BY n
+ON CONFLICT (id) DO NOTHING;
+
 -- name: insert_job_returning
 -- One job, one round trip (autocommit; the AFTER INSERT trigger sends the NOTIFY).  When an idle
 -- worker waits on the job's queue (a row in {idle}, see migration 004) and the queue is not
