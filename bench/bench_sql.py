@@ -30,6 +30,7 @@ Services: PostgreSQL and MariaDB as in tests/services.py (QUANTQ_TEST_*_URL).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,24 +226,31 @@ def quantq_drain(url: str, n: int, processes: int, concurrency: int, mode: str) 
     return n / float(window)
 
 
+@contextlib.contextmanager
+def idle_worker(backend: Any, url: str, mode: str) -> Iterator[None]:
+    """One ``quantq worker`` with one slot, registered and idle for the body, stopped after."""
+    worker = spawn(quantq_worker(url, 1, mode))
+    try:
+        deadline = time.monotonic() + 30
+        while not backend.list_workers():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the latency worker did not start")
+            time.sleep(0.05)
+        time.sleep(1.0)  # its child process is up and it is idle
+        yield
+    finally:
+        stop([worker])
+
+
 def quantq_latency(url: str, samples: int, mode: str = "thread") -> tuple[float, float]:
     """Thread mode runs the task inside the worker process, as every peer here does; process
     mode (quantq's default: each slot an isolated child) adds a pipe hop each way."""
     with backends.from_url(url) as backend:
         backend.purge(statuses=list(jobs.JobStatus))
         settle(url)
-        worker = spawn(quantq_worker(url, 1, mode))
-        try:
-            deadline = time.monotonic() + 30
-            while not backend.list_workers():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the latency worker did not start")
-                time.sleep(0.05)
-            time.sleep(1.0)  # its child process is up and it is idle
+        with idle_worker(backend, url, mode):
             return poll_latency(lambda: backend.enqueue(submissions(1))[0].id,
                                 lambda job_id: backend.get(job_id).finished, samples)
-        finally:
-            stop([worker])
 
 
 DRAIN_CONFIGS = [(1, 32, "thread"), (1, 4, "process"), (2, 32, "thread"), (2, 4, "process")]

@@ -26,15 +26,8 @@ from quantq import backends, jobs  # noqa: E402
 
 def one_round(url: str, samples: int, mode: str) -> str:
     with backends.from_url(url) as backend:
-        worker = bench_sql.spawn(bench_sql.quantq_worker(url, 1, mode))
-        try:
-            deadline = time.monotonic() + 30
-            while not backend.list_workers():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the worker did not start")
-                time.sleep(0.05)
-            time.sleep(1.0)
-            calls, totals = [], []
+        calls, totals = [], []
+        with bench_sql.idle_worker(backend, url, mode):
             for _ in range(samples):
                 began = time.perf_counter()
                 job_id = backend.enqueue(bench_sql.submissions(1))[0].id
@@ -43,8 +36,6 @@ def one_round(url: str, samples: int, mode: str) -> str:
                     time.sleep(0.0005)
                 totals.append(time.perf_counter() - began)
                 time.sleep(0.01)
-        finally:
-            bench_sql.stop([worker])
         table = backend.names["jobs"]  # type: ignore[attr-defined]
         rows = bench_sql.sql_value(url, f"SELECT array_agg(ARRAY[extract(epoch FROM started_at - created_at), "
                                         f"extract(epoch FROM finished_at - created_at)] ORDER BY seq) FROM {table}")
