@@ -35,7 +35,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -338,6 +338,12 @@ class PostgresBackend(_sql.SQLBackend):
             self._listener.close()  # (its advisory lock goes with it: no enqueue hands it more)
             self._listener = None
 
+    def _listen_failed(self, timeout: float) -> NoReturn:
+        """The listening session failed: drop it (and its advisory lock), pause, and say so."""
+        self._drop_listener()
+        time.sleep(min(timeout, 0.5))
+        raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)}: cannot LISTEN") from None
+
     def _hear(self, conn: psycopg.Connection[Any], timeout: float) -> None:
         """Wait up to ``timeout`` for the server to say something, then take its notifications.
         (Not ``conn.notifies()``: notifications that arrive while the session runs a statement
@@ -392,9 +398,7 @@ class PostgresBackend(_sql.SQLBackend):
                 self._hear(conn, 0)  # drop wake-ups that arrived while busy
                 self._told.clear()
             except psycopg.Error:
-                self._drop_listener()
-                time.sleep(min(timeout, 0.5))
-                raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)}: cannot LISTEN") from None
+                self._listen_failed(timeout)
             if self._read("has_work", {"queues": list(queues)}):
                 return
             deadline = time.monotonic() + max(0.0, timeout)
@@ -433,9 +437,7 @@ class PostgresBackend(_sql.SQLBackend):
                 handed = self._wait_for_hand_over(queues, worker_id, hostname, lease, timeout)
                 claims = self._take_handed(handed) if handed else []
             except psycopg.Error:
-                self._drop_listener()  # a slot it entered is passed over from now on
-                time.sleep(min(timeout, 0.5))
-                raise errors.BackendUnavailable(f"PostgreSQL at {redact(self.url)}: cannot LISTEN") from None
+                self._listen_failed(timeout)  # (a slot it entered is passed over from now on)
         if handed:
             return claims  # (the caller comes back for more: on its path, a claim would only delay this job)
         return self.claim(queues, worker_id=worker_id, hostname=hostname, lease=lease, limit=limit)

@@ -260,9 +260,13 @@ class Worker:
             self._free += count
             if self._free >= self._claim_threshold():  # (waking the claimer for less only costs the GIL)
                 self._free_cond.notify_all()
-            idle = self._free >= self._capacity()
+            idle = self._all_room_free()
         if idle:  # a claimer waiting as a busy worker comes back to wait as an idle one (see wait_and_claim)
             self.backend.interrupt_wait()
+
+    def _all_room_free(self) -> bool:
+        """Nothing running or lined up (the caller holds ``_free_cond``)."""
+        return self._free >= self._capacity()
 
     def _claim_threshold(self) -> int:
         """Room that makes a claim worth its round trip: one job, or a line per slot while
@@ -282,7 +286,7 @@ class Worker:
                 while self._free < self._claim_threshold() and not self._draining.is_set():
                     self._free_cond.wait(1.0)
                 want = self._free
-                idle = want >= self._capacity()  # nothing running or lined up: all its room is free
+                idle = self._all_room_free()
             if self._draining.is_set():
                 break
             try:
