@@ -39,7 +39,7 @@ from typing import Any, NoReturn, TypeVar
 
 import psycopg
 import psycopg_pool
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import dict_row
 from psycopg.types.array import ListBinaryDumper
 from psycopg.types.string import TextLoader
@@ -213,7 +213,10 @@ class PostgresBackend(_sql.SQLBackend):
 
     def _run(self, cur: psycopg.Cursor[Any], name: str, params: Mapping[str, Any]) -> tuple[list[Any], int]:
         cur.execute(self.Q[name], params)
-        rows = cur.fetchall() if cur.description is not None else []
+        # (not ``cur.description is not None``: that builds a Column object per column, 30 of
+        # them for a job's row, about a sixth of a single enqueue's time in Python)
+        result = cur.pgresult
+        rows = cur.fetchall() if result is not None and result.status == pq.ExecStatus.TUPLES_OK else []
         return rows, cur.rowcount
 
     def enqueue(self, new_jobs: Sequence[jobs.Job]) -> list[jobs.Job]:
