@@ -500,12 +500,12 @@ class Worker:
             write()  # the supervisor is busy: it reads the message when it next waits
             return
         mine: list[Outcome] = []
-        handed = None
+        handed, ended = None, 0
         try:
             if slot.index < len(self.slots) and self.slots[slot.index] is slot and slot.conn is not None \
                     and not self._draining.is_set():  # (else starting, retired, or stopping)
                 handed = message()
-                mine = self._collect([slot], handed=handed)
+                mine, ended = self._collect([slot], handed=handed)
                 if handed.get("kind") == "progress":
                     self._poke()  # the supervisor writes progress (throttled) when it wakes
             if mine:
@@ -525,8 +525,9 @@ class Worker:
             with self._inline_cond:
                 self._inline_writes -= 1
                 self._inline_cond.notify_all()
+            self._release_slot(ended)
 
-    def _collect(self, slots: list[Slot], handed: dict[str, Any] | None = None) -> list[Outcome]:
+    def _collect(self, slots: list[Slot], handed: dict[str, Any] | None = None) -> tuple[list[Outcome], int]:
         """Read what ``slots`` have sent and act on it (the caller holds the slots).  Outcomes
         go to the reporter.  ``handed``: a message the one slot's own thread hands over in
         person (see _send_or_hand), after what it wrote before; then the outcomes are returned
@@ -549,20 +550,21 @@ class Worker:
             else:
                 if gone:
                     self._child_died(slot)
-        if self._ended:  # room for the claimer: once per wake-up, not once per job
-            self._release_slot(self._ended)
-            self._ended = 0
+        done = [o for _, o in outcomes if o is not None]
+        inline = handed is not None and done and self._reporter_idle.is_set() and not any(s.claims for s in slots)
+        ended, self._ended = self._ended, 0
+        if ended and not inline:  # room for the claimer: once per wake-up, not once per job
+            self._release_slot(ended)
         if handed is not None:
             if self._inbox:  # the supervisor hands the next jobs over: this thread must not write
                 self._poke()  # to its own slot (a line larger than the socket buffer would wait for itself)
         elif outcomes or self._inbox:
             self._dispatch()  # new claims or freed slots: start the next jobs before anything else
-        done = [o for _, o in outcomes if o is not None]
-        if handed is not None and done and self._reporter_idle.is_set() and not any(s.claims for s in slots):
-            return done
+        if inline:  # (its room is given back once they are written: see _send_or_hand)
+            return done, ended
         if done:
             self._report(done)
-        return []
+        return [], 0
 
     def _on_message(self, slot: Slot, message: dict[str, Any]) -> Outcome | None:
         kind = message.get("kind")

@@ -291,3 +291,40 @@ def test_an_idle_claimer_goes_on_once_the_thread_slot_has_read_its_job(monkeypat
     assert len(got) == 3, timeline
     for i in got:  # the next claim comes only after the slot has read the job
         assert timeline[i + 1] == "slot read", " ".join(timeline)
+
+
+
+def test_an_idle_thread_slot_gives_its_room_back_once_its_outcome_is_written(monkeypatch: Any) -> None:
+    """A job through an idle worker waits on the write of its outcome: the worker tells its
+    claimer it is idle again (on PostgreSQL, a statement of the claimer's own that would run
+    beside that write) only once the slot has written it."""
+    timeline: list[str] = []
+
+    class Slow(MemoryBackend):
+        def report(self, outcomes: Sequence[Outcome]) -> list[jobs.Job | None]:
+            timeline.append("write" if threading.current_thread().name == "quantq-slot-0" else "report")
+            threading.Event().wait(0.15)
+            out = super().report(outcomes)
+            timeline.append("written")
+            return out
+
+        def interrupt_wait(self) -> None:
+            timeline.append("idle again")
+
+    backend = Slow()
+    worker, runner = _start(backend)
+    try:
+        for n in range(6):
+            _wait_for(lambda: worker._free == worker._capacity() and timeline[-1:] in ([], ["idle again"]))
+            [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": n}})])
+            _wait_for(lambda job=job: backend.get(job.id).status is jobs.JobStatus.COMPLETED)
+            assert backend.get(job.id).status is jobs.JobStatus.COMPLETED
+        _wait_for(lambda: timeline[-1] == "idle again")
+    finally:
+        worker.stop()
+        runner.join(10)
+    # (the slot writes it when it finds the supervisor waiting: most of the time, not always)
+    writes = [i for i, entry in enumerate(timeline) if entry == "write"]
+    assert len(writes) >= 3, timeline
+    for i in writes:
+        assert timeline[i + 1:i + 3] == ["written", "idle again"], " ".join(timeline)
