@@ -119,6 +119,9 @@ class Worker:
         self._mean_run: float | None = None  #: moving average of job run times (seconds)
         self._task_run: dict[str, float] = {}  #: the same per task: what may share a line
         self._ended = 0  #: jobs ended in this wake-up of the supervisor, their room not yet given back
+        #: room of the jobs whose outcomes the reporter is to write, given back once it has (under
+        #: _free_cond): the last jobs of a worker that is becoming idle (see _collect)
+        self._room_after_write = 0
         self._reporter: threading.Thread | None = None
         #: set while the reporter waits with nothing to write: a thread slot may then write its
         #: own outcome (see _send_or_hand); _inline_writes counts those under way
@@ -554,7 +557,15 @@ class Worker:
         inline = handed is not None and done and self._reporter_idle.is_set() and not any(s.claims for s in slots)
         ended, self._ended = self._ended, 0
         if ended and not inline:  # room for the claimer: once per wake-up, not once per job
-            self._release_slot(ended)
+            with self._free_cond:
+                after_write = bool(done) and self._free + self._room_after_write + ended >= self._capacity()
+                if after_write:
+                    # The worker is becoming idle: give the room back once the reporter has
+                    # written these outcomes, as a thread slot writing its own does (see
+                    # _send_or_hand): an idle claimer's next wait would run beside that write.
+                    self._room_after_write += ended
+            if not after_write:
+                self._release_slot(ended)
         if handed is not None:
             if self._inbox:  # the supervisor hands the next jobs over: this thread must not write
                 self._poke()  # to its own slot (a line larger than the socket buffer would wait for itself)
@@ -663,7 +674,13 @@ class Worker:
                 else:
                     pending.append(item)
             if pending:
-                pending = self._write_outcomes(pending)
+                try:
+                    pending = self._write_outcomes(pending)
+                finally:  # (written or not: those jobs have ended, and an outage can outlast them)
+                    with self._free_cond:
+                        room, self._room_after_write = self._room_after_write, 0
+                    if room:
+                        self._release_slot(room)
                 if pending and stopping:
                     event(log, "worker.outcomes_unreported", level=logging.ERROR, jobs=len(pending),
                           reason="backend unreachable at shutdown; the jobs will run again")
