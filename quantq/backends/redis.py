@@ -113,6 +113,12 @@ class RedisBackend(base.Backend):
         self._waiters: dict[str, _InboxWaiter] = {}
         self._woken = threading.Event()
         self._ingest_waiting: list[str] = []  # queues whose inbox held foreign envelopes at the last claim
+        #: connections of the raw round trips (_Pipe._exchange), kept here between them: the pool's
+        #: checkout and return (a health-check read of the socket, two locks) cost ~8 us a round
+        #: trip, on the path of every job.  A connection out of step is disconnected first.
+        self._spare: list[tuple[Any, Any]] = []  #: (pool, connection)
+        self._spare_lock = threading.Lock()
+        self._spare_pid = os.getpid()
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -145,6 +151,30 @@ class RedisBackend(base.Backend):
 
     def _pipe(self) -> _Pipe:
         return _Pipe(self)
+
+    SPARE_MOST = 8  #: connections kept for round trips; more at once go back to the pool
+
+    def _take_connection(self) -> tuple[Any, Any]:
+        """A connection for one round trip, and the pool it came from."""
+        pool = self.client.connection_pool
+        with self._spare_lock:
+            if self._spare_pid != os.getpid():  # a forked process: the parent's sockets are not its own
+                self._spare, self._spare_pid = [], os.getpid()
+            while self._spare:
+                kept_pool, conn = self._spare.pop()
+                if kept_pool is pool:
+                    return pool, conn
+                kept_pool.release(conn)  # (the client was replaced: its connections go home)
+        return pool, pool.get_connection()
+
+    def _give_back(self, pool: Any, conn: Any, in_step: bool) -> None:
+        if not in_step:  # a reply may be left unread: start afresh (it reconnects when next used)
+            conn.disconnect()
+        with self._spare_lock:
+            if not self._closed.is_set() and self._spare_pid == os.getpid() and len(self._spare) < self.SPARE_MOST:
+                self._spare.append((pool, conn))
+                return
+        pool.release(conn)
 
     def _load_scripts(self) -> None:
         for name, source in _SOURCES.items():
@@ -211,6 +241,10 @@ class RedisBackend(base.Backend):
                 self._flush_pending()
             except errors.QuantqError:
                 log.warning("closing with %d outcomes Redis never acknowledged; their jobs will run again", len(self._pending))
+        with self._spare_lock:
+            spare, self._spare = self._spare, []
+        for pool, conn in spare:
+            pool.release(conn)
         self.client.close()
 
     # ---- producers -------------------------------------------------------------------------
@@ -706,10 +740,10 @@ class _Pipe:
     cache (a restart) they are loaded and the batch is sent again, once.
 
     A batch of raw commands only (scripts, a blocking wait: the hot path of every job) is
-    written to a pooled connection directly.  redis-py's Pipeline object costs ~100 us per
-    round trip on these machines, as much as the round trip itself; a cluster client, and
-    any batch whose replies need redis-py's shaping (``hgetall`` to a dict, ...), still goes
-    through it."""
+    written to a connection directly, one the backend keeps between round trips.  redis-py's
+    Pipeline object costs ~100 us per round trip on these machines, as much as the round trip
+    itself; a cluster client, and any batch whose replies need redis-py's shaping (``hgetall``
+    to a dict, ...), still goes through it."""
 
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
@@ -767,13 +801,14 @@ class _Pipe:
         return replies
 
     def _exchange(self) -> list[Any]:
-        pool = self._backend.client.connection_pool
-        conn = pool.get_connection()
+        pool, conn = self._backend._take_connection()
+        in_step = False
         try:
             # the client's retry policy, as redis-py's own pipeline applies it
             replies = conn.retry.call_with_retry(lambda: self._send(conn), lambda _error: conn.disconnect())
+            in_step = True  # (every reply read, errors too)
         finally:
-            pool.release(conn)
+            self._backend._give_back(pool, conn, in_step)
         for reply in replies:
             if isinstance(reply, redis_py.ResponseError):
                 raise reply

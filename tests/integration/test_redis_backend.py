@@ -253,6 +253,41 @@ def test_a_raw_batch_raises_its_first_error_and_keeps_the_connection_in_step(bac
     assert pipe.execute() == ["next"]  # not a reply left over from the failed batch
 
 
+def test_round_trips_keep_their_connection_and_start_afresh_when_one_is_left_out_of_step(backend: RedisBackend) -> None:
+    """Raw round trips reuse a connection the backend keeps (not the pool's checkout each
+    time); one interrupted while replies were still unread is disconnected, not reused so."""
+    pipe = backend._pipe()
+    pipe.command("ECHO", "warm")
+    assert pipe.execute() == ["warm"]
+    pool, kept = backend._take_connection()
+    backend._give_back(pool, kept, True)
+    pipe = backend._pipe()
+    pipe.command("ECHO", "same")
+    assert pipe.execute() == ["same"]
+    assert backend._take_connection()[1] is kept  # the one it kept, not a checkout from the pool
+    backend._give_back(pool, kept, True)
+
+    real_read = kept.read_response
+    calls = {"n": 0}
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("interrupted before the replies were read")
+        return real_read(*args, **kwargs)
+
+    kept.read_response = interrupted
+    pipe = backend._pipe()
+    pipe.command("ECHO", "stale 1")
+    pipe.command("ECHO", "stale 2")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        pipe.execute()
+    for word in ("fresh", "again"):
+        pipe = backend._pipe()
+        pipe.command("ECHO", word)
+        assert pipe.execute() == [word]  # its own reply, not one the interrupted batch left
+
+
 def test_scripts_are_loaded_again_when_redis_has_lost_them(backend: RedisBackend, raw: redis_py.Redis) -> None:
     backend.enqueue([make(id="before")])
     raw.script_flush()  # as after a restart
