@@ -10,6 +10,7 @@ import argparse
 import ctypes
 import json
 import os
+import queue
 import select
 import signal
 import sys
@@ -76,16 +77,37 @@ def run_warmups() -> list[dict[str, str]]:
 
 def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dict[str, str]] | None = None,
                      around_send: Callable[[Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None,
-                     on_receive: Callable[[], None] | None = None) -> None:
+                     on_receive: Callable[[], None] | None = None,
+                     inbox: queue.SimpleQueue[dict[str, Any] | None] | None = None) -> None:
     """Serve jobs over ``conn``.  ``around_send`` (thread slots) is given each message as a write
     to make and as the message the other side would read, and does one or the other (a thread
     slot's worker takes the message in person when it can); ``on_receive`` (thread slots) is
-    told of each message read."""
-    def recv() -> Any:
-        data = conn.recv_bytes()
-        if on_receive is not None:
-            on_receive()
-        return json.loads(data)
+    told of each message read; ``inbox`` (thread slots): where the messages come from instead
+    of ``conn``, as they are (None: the end)."""
+    if inbox is None:
+        def recv() -> Any:
+            data = conn.recv_bytes()
+            if on_receive is not None:
+                on_receive()
+            return json.loads(data)
+
+        # a poll set made once: Connection.poll builds a selector per call (~10 us, once per job here)
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+
+        def waiting() -> bool:
+            return bool(poller.poll(0))
+    else:
+        def recv() -> Any:
+            message = inbox.get()
+            if message is None:
+                raise EOFError
+            if on_receive is not None:
+                on_receive()
+            return message
+
+        def waiting() -> bool:
+            return not inbox.empty()
 
     def send(message: dict[str, Any]) -> None:
         encoded = message.pop("result_json", None)
@@ -99,13 +121,6 @@ def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dic
             conn.send_bytes(data)
         else:
             around_send(lambda: conn.send_bytes(data), lambda: json.loads(data))
-
-    # a poll set made once: Connection.poll builds a selector per call (~10 us, once per job here)
-    poller = select.poll()
-    poller.register(conn.fileno(), select.POLLIN)
-
-    def waiting() -> bool:
-        return bool(poller.poll(0))
 
     try:
         execute.serve(recv, waiting, send, registry, notes)

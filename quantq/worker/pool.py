@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import os
+import queue
 import select
 import socket
 import struct
@@ -248,17 +249,21 @@ class ThreadSlot(Slot):
         #: there and then (see Worker._send_or_hand)
         self.around_send = around_send
         self.on_receive = on_receive  #: called on the slot's thread as it reads each message
+        #: the supervisor's messages to the thread, as they are (None ends its loop): in one
+        #: process a queue needs no JSON and no socket, and wakes the thread sooner
+        self._inbox: queue.SimpleQueue[dict[str, Any] | None] | None = None
 
     def start(self) -> None:
         from quantq.worker.child import serve_connection
 
-        parent_sock, child_sock = socket.socketpair()
+        parent_sock, child_sock = socket.socketpair()  # (the thread's messages: the supervisor polls it)
         child_conn = Connection(child_sock.detach())
         around = self.around_send
+        self._inbox = queue.SimpleQueue()
         self.thread = threading.Thread(
             target=serve_connection, name=f"quantq-slot-{self.index}", daemon=True,
             args=(child_conn, self.registry, None, (lambda write, message: around(self, write, message)) if around else None,
-                  self.on_receive),
+                  self.on_receive, self._inbox),
         )
         if around is not None:
             self._readable = select.poll()
@@ -266,9 +271,17 @@ class ThreadSlot(Slot):
         self.thread.start()
         self.conn = Connection(parent_sock.detach())
 
+    def send(self, message: dict[str, Any]) -> bool:
+        if self.conn is None or self._inbox is None:
+            return False
+        self._inbox.put(message)
+        return True
+
     def kill(self) -> None:
+        if self._inbox is not None:
+            self._inbox.put(None)  # the thread's loop ends once its job (if any) is over
         if self.conn is not None:
-            self.conn.close()  # the thread's next send fails and its loop ends
+            self.conn.close()  # and its next send fails
             self.conn = None
 
     def stop(self, timeout: float = 2.0) -> None:
