@@ -567,8 +567,9 @@ class Worker:
             if not after_write:
                 self._release_slot(ended)
         if handed is not None:
-            if self._inbox:  # the supervisor hands the next jobs over: this thread must not write
-                self._poke()  # to its own slot (a line larger than the socket buffer would wait for itself)
+            if self._inbox:  # the supervisor hands the next jobs over (this thread has its outcome
+                self._poke()  # to write; when jobs went to a thread slot over its socket, a line larger
+                # than the socket's buffer, handed to itself, would have waited for this very thread)
         elif outcomes or self._inbox:
             self._dispatch()  # new claims or freed slots: start the next jobs before anything else
         if inline:  # (its room is given back once they are written: see _send_or_hand)
