@@ -120,7 +120,8 @@ class Worker:
         self._task_run: dict[str, float] = {}  #: the same per task: what may share a line
         self._ended = 0  #: jobs ended in this wake-up of the supervisor, their room not yet given back
         #: room of the jobs whose outcomes the reporter is to write, given back once it has (under
-        #: _free_cond): the last jobs of a worker that is becoming idle (see _collect)
+        #: _free_cond): the last jobs of a worker that is becoming idle (see _collect; a thread
+        #: slot that writes its own outcome gives their room back itself, _send_or_hand)
         self._room_after_write = 0
         self._reporter: threading.Thread | None = None
         #: set while the reporter waits with nothing to write: a thread slot may then write its
@@ -503,12 +504,12 @@ class Worker:
             write()  # the supervisor is busy: it reads the message when it next waits
             return
         mine: list[Outcome] = []
-        handed, ended = None, 0
+        handed, room = None, 0  #: room: what the slot gives back once it has written the outcome
         try:
             if slot.index < len(self.slots) and self.slots[slot.index] is slot and slot.conn is not None \
                     and not self._draining.is_set():  # (else starting, retired, or stopping)
                 handed = message()
-                mine, ended = self._collect([slot], handed=handed)
+                mine, room = self._collect([slot], handed=handed)
                 if handed.get("kind") == "progress":
                     self._poke()  # the supervisor writes progress (throttled) when it wakes
             if mine:
@@ -528,7 +529,8 @@ class Worker:
             with self._inline_cond:
                 self._inline_writes -= 1
                 self._inline_cond.notify_all()
-            self._release_slot(ended)
+            if room:
+                self._release_slot(room)
 
     def _collect(self, slots: list[Slot], handed: dict[str, Any] | None = None) -> tuple[list[Outcome], int]:
         """Read what ``slots`` have sent and act on it (the caller holds the slots).  Outcomes
@@ -556,15 +558,16 @@ class Worker:
         done = [o for _, o in outcomes if o is not None]
         inline = handed is not None and done and self._reporter_idle.is_set() and not any(s.claims for s in slots)
         ended, self._ended = self._ended, 0
-        if ended and not inline:  # room for the claimer: once per wake-up, not once per job
+        later = 0  #: room given back only once ``done`` is written (by this slot's thread, or the reporter)
+        if ended:  # room for the claimer: once per wake-up, not once per job
             with self._free_cond:
-                after_write = bool(done) and self._free + self._room_after_write + ended >= self._capacity()
-                if after_write:
-                    # The worker is becoming idle: give the room back once the reporter has
-                    # written these outcomes, as a thread slot writing its own does (see
-                    # _send_or_hand): an idle claimer's next wait would run beside that write.
-                    self._room_after_write += ended
-            if not after_write:
+                # The worker is becoming idle: an idle claimer's next wait would run beside the
+                # write of these outcomes, which their callers wait on.  A busy one gives it back now.
+                if done and self._free + self._room_after_write + ended >= self._capacity():
+                    later = ended
+                    if not inline:
+                        self._room_after_write += ended  # (the reporter gives it back)
+            if not later:
                 self._release_slot(ended)
         if handed is not None:
             if self._inbox:  # the supervisor hands the next jobs over (this thread has its outcome
@@ -572,8 +575,8 @@ class Worker:
                 # than the socket's buffer, handed to itself, would have waited for this very thread)
         elif outcomes or self._inbox:
             self._dispatch()  # new claims or freed slots: start the next jobs before anything else
-        if inline:  # (its room is given back once they are written: see _send_or_hand)
-            return done, ended
+        if inline:  # (``later`` is given back once they are written: see _send_or_hand)
+            return done, later
         if done:
             self._report(done)
         return [], 0

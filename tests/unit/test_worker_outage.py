@@ -332,3 +332,37 @@ def test_a_worker_becoming_idle_gives_its_room_back_once_the_outcome_is_written(
     assert len(writes) == 4, timeline
     for i in writes:
         assert timeline[i + 1:i + 3] == ["written", "idle again"], " ".join(timeline)
+
+
+def test_a_worker_still_running_jobs_gives_room_back_before_the_outcome_is_written() -> None:
+    """Only a worker becoming idle waits for the write: one with another job running gives the
+    ended job's room back at once, so its claimer can go on claiming while the outcome is written."""
+    seen: list[tuple[int, int]] = []  # (room free, room in all) as each quick job's outcome is written
+
+    class Slow(MemoryBackend):
+        def report(self, outcomes: Sequence[Outcome]) -> list[jobs.Job | None]:
+            if any(o.claim.job.task == "quantq.echo" for o in outcomes):
+                with worker._free_cond:
+                    seen.append((worker._free, worker._capacity()))
+                threading.Event().wait(0.15)
+            return super().report(outcomes)
+
+    backend = Slow()
+    worker, runner = _start(backend, concurrency=2)
+    try:
+        _wait_for(lambda: worker._capacity() >= 2, seconds=30)
+        [long_job] = backend.enqueue([envelope.parse_submission({"task": "quantq.sleep", "args": {"seconds": 3.0}})])
+        _wait_for(lambda: backend.get(long_job.id).status is jobs.JobStatus.RUNNING)
+        quick = []
+        for n in range(3):
+            [job] = backend.enqueue([envelope.parse_submission({"task": "quantq.echo", "args": {"n": n}})])
+            _wait_for(lambda job=job: backend.get(job.id).status is jobs.JobStatus.COMPLETED)
+            quick.append(backend.get(job.id).status)
+        assert backend.get(long_job.id).status is jobs.JobStatus.RUNNING  # (still running throughout)
+    finally:
+        worker.stop()
+        runner.join(10)
+    assert quick == [jobs.JobStatus.COMPLETED] * 3
+    assert len(seen) == 3, seen
+    for free, capacity in seen:  # all room but the long job's is free while each is written
+        assert free == capacity - 1, seen
