@@ -11,7 +11,6 @@ import dataclasses
 import enum
 import os
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,7 +78,10 @@ def new_job_id() -> str:
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    # formatted here, not through uuid.UUID (a third of the call, more on a cold CPU: an idle
+    # producer's single enqueue pays it on the job's latency)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utcnow() -> datetime:

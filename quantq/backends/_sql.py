@@ -648,7 +648,8 @@ class SQLBackend(base.Backend):
                     continue
                 rows = self._update_returning(cur, name, params)
                 if rows:
-                    out[i] = job_from_row(rows[0], times=times)
+                    out[i] = completed_job(outcomes[i].claim, params["result"], rows[0], times) if name == "complete" \
+                        else job_from_row(rows[0], times=times)
             return out
 
         # one statement in all (one outcome, or only completions and a batched UPDATE for them)

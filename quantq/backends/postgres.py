@@ -226,8 +226,13 @@ class PostgresBackend(_sql.SQLBackend):
         params = _sql.job_params(new_jobs[0])
         params["lock_class"] = self._lock_class
         rows = self._tx(lambda cur: self._rows(cur, "insert_job_returning", params), write=False)
-        if rows:
-            return [_sql.job_from_row(rows[0])]
+        if rows:  # what the server decided, laid over the job as sent
+            row = rows[0]
+            times: _sql.Times = {}
+            return [new_jobs[0].replace(
+                status=jobs.JobStatus(row["status"]), attempts=row["attempts"], created_at=_sql._time(row["created_at"], times),
+                updated_at=_sql._time(row["updated_at"], times), started_at=_sql._time(row["started_at"], times),
+                worker_id=row["worker_id"], hostname=row["hostname"])]
         existing = self.get(new_jobs[0].id)  # the id existed: idempotent submission
         if existing is None:
             raise errors.BackendError(f"job {new_jobs[0].id} was neither inserted nor found")

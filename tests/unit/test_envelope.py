@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ def test_generated_ids_are_unique_and_time_ordered() -> None:
     assert len(set(ids)) == 2000
     assert ids == sorted(ids) or all(a[:13] <= b[:13] for a, b in zip(ids, ids[1:], strict=False))
     assert all(i[14] == "7" for i in ids)  # version nibble
+    assert all(str(uuid.UUID(i)) == i and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)  # canonical UUID text
 
 
 @pytest.mark.parametrize(
