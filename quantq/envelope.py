@@ -129,8 +129,10 @@ def _check_json_object(value: Any, field: str) -> dict[str, Any]:
     for key in value:
         if not isinstance(key, str):
             raise errors.EnvelopeError(field, f"keys must be strings, got {key!r}")
+    if not value:
+        return value
     try:
-        json.dumps(value, allow_nan=False)
+        _STRICT.encode(value)  # (the encoder made once: json.dumps with options builds one per call)
     except (TypeError, ValueError) as exc:
         raise errors.EnvelopeError(field, f"must hold only JSON values ({exc})") from None
     return value
