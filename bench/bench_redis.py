@@ -7,7 +7,7 @@
 
 For quantq: enqueue rate of no-op jobs (one per call, and bulk), drain rate with one worker
 process and with the best configuration on two cores, p50/p99 latency of single jobs through
-an idle worker (enqueue to the ``completed`` event), Redis CPU per job (the server's
+an idle worker (from making the job and enqueueing it to the ``completed`` event), Redis CPU per job (the server's
 ``used_cpu_user + used_cpu_sys`` from ``INFO cpu`` before and after each drain, for every
 system) and ``redis-benchmark``'s ceiling on the same server.  Each peer is
 used with its documented defaults: one enqueue per call (bulk where it has an API) and a drain
@@ -337,8 +337,8 @@ def latency(backend: Any, samples: int) -> tuple[float, float]:
     time.sleep(0.3)
     out = []
     for _ in range(samples):
+        started = time.perf_counter()  # (making the job is the caller's first step, as in bench_sql.py)
         job = envelope.parse_submission({"task": "quantq.noop"})
-        started = time.perf_counter()
         backend.enqueue([job])
         with arrived:
             arrived.wait_for(lambda job_id=job.id: job_id in done, timeout=5)
