@@ -19,7 +19,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -332,9 +332,18 @@ class MySQLBackend(_sql.SQLBackend):
         picked = self._rows(cur, "claim_pick", {**params, "queues": queues})
         if not picked:
             return []
-        seqs = tuple(r["seq"] for r in picked)
-        self._count(cur, "claim_mark", {**params, "seqs": seqs})
-        return self._rows(cur, "get_jobs_by_seq", {"seqs": seqs})
+        now = picked[0]["claim_now"]  # (one statement: one time for every row)
+        self._count(cur, "claim_mark", {**params, "seqs": tuple(r["seq"] for r in picked), "now": now})
+        # what claim_mark wrote, laid over the rows as they were (a third statement reading the
+        # rows back cost about a tenth of a claim's time, most of it PyMySQL's parsing)
+        lease_expires_at = now + timedelta(microseconds=params["lease_us"])
+        token, worker_id, hostname = params["token"], params["worker_id"], params["hostname"]
+        for row in picked:
+            row.update(status="running", attempts=row["attempts"] + 1, worker_id=worker_id, hostname=hostname,
+                       started_at=now, updated_at=now, progress=0.0, status_message=None,
+                       lease_token=f"{token}.{row['seq']}", lease_expires_at=lease_expires_at)
+            del row["claim_now"]
+        return picked
 
     def connection_ids(self) -> list[int]:
         """Server thread ids of this backend's open connections (for operators and tests)."""

@@ -115,6 +115,26 @@ def test_claim_marks_running_counts_attempt_and_records_worker(backend: Backend)
     assert claim.expires_at > backend.now()
 
 
+def test_claimed_jobs_are_their_records_as_stored(backend: Backend) -> None:
+    """What a claim hands the worker is the record get() reads after it, field for field, for
+    every job of a batch: a store may lay the claim's own changes over the rows it picked instead
+    of reading them back.  One job comes back from a failed attempt with progress and a message."""
+    backend.enqueue([make(id="again", args={"n": 1}, meta={"m": 1}, timeout=3.5, priority=8)])
+    first = claim_one(backend)
+    backend.progress(first, 40.0, "part way")
+    backend.fail(first, jobs.JobError(type="Flaky", message="once"), retry_in=0.01)
+    time.sleep(0.05)
+    backend.promote_due()
+    backend.enqueue([make(id="plain"), make(id="full", args={"x": [1, 2.5]}, queue="default", priority=2,
+                          max_attempts=5, result_ttl=None, parent_id="p", depends_on=["d"])])
+    claims = backend.claim(["default"], worker_id="w-batch", hostname="h-batch", lease=LEASE, limit=10)
+    assert [c.job_id for c in claims] == ["again", "plain", "full"]
+    for claim in claims:
+        assert claim.job == backend.get(claim.job_id), claim.job_id
+        assert claim.job.status is S.RUNNING and claim.job.worker_id == "w-batch" and claim.job.progress == 0
+    assert claims[0].job.attempts == 2 and claims[0].job.status_message is None and claims[0].job.error is not None
+
+
 def test_concurrent_claims_never_hand_out_a_job_twice(backend: Backend) -> None:
     backend.enqueue([make(id=f"j{i:03d}") for i in range(200)])
     seen: list[str] = []

@@ -20,11 +20,11 @@ SELECT * FROM {jobs} WHERE id = %(id)s;
 -- name: get_jobs
 SELECT * FROM {jobs} WHERE id IN %(ids)s;
 
--- name: get_jobs_by_seq
-SELECT * FROM {jobs} WHERE seq IN %(seqs)s;
-
 -- name: claim_pick
-SELECT seq FROM {jobs}
+-- The picked rows whole, as they are before the claim, and the server's time: claim_mark writes
+-- what the claim changes from that time, and the caller lays the same changes over these rows
+-- (no reading them back after the update).
+SELECT *, UTC_TIMESTAMP(6) AS claim_now FROM {jobs}
 WHERE status = 'queued' AND queue IN %(queues)s
 ORDER BY priority DESC, seq
 LIMIT %(limit)s
@@ -33,8 +33,8 @@ FOR UPDATE SKIP LOCKED;
 -- name: claim_mark
 UPDATE {jobs}
 SET status = 'running', attempts = attempts + 1, worker_id = %(worker_id)s, hostname = %(hostname)s,
-    started_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6), progress = 0, status_message = NULL,
-    lease_token = CONCAT(%(token)s, '.', seq), lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL %(lease_us)s MICROSECOND
+    started_at = %(now)s, updated_at = %(now)s, progress = 0, status_message = NULL,
+    lease_token = CONCAT(%(token)s, '.', seq), lease_expires_at = %(now)s + INTERVAL %(lease_us)s MICROSECOND
 WHERE seq IN %(seqs)s;
 
 -- name: renew
