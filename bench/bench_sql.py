@@ -1,6 +1,6 @@
 """quantq on PostgreSQL, MariaDB/MySQL and SQLite, side by side with the SQL-backed peers.
 
-    .venv/bin/python bench/bench_sql.py [--jobs 20000] [--latency-samples 200] [--only quantq|peers]
+    .venv/bin/python bench/bench_sql.py [--jobs 20000] [--latency-samples 200] [--only quantq|peers] [--rounds 2]
 
 Measures, for each system: enqueue rate (one job per call, and bulk), the time to drain
 ``--jobs`` queued no-op jobs with one worker process and with the best configuration
@@ -400,6 +400,7 @@ def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
 
     schema = f"{scratch.tag}_pgq"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # (a fresh one each round)
         conn.execute(f"CREATE SCHEMA {schema}")
 
     async def with_queries(fn: Callable[[Any], Any]) -> Any:
@@ -472,6 +473,7 @@ def procrastinate_row(n: int, samples: int, scratch: Scratch) -> Result:
 
     schema = f"{scratch.tag}_proc"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # (a fresh one each round)
         conn.execute(f"CREATE SCHEMA {schema}")
     app = procrastinate_app(schema)
     with app.open():
@@ -554,6 +556,7 @@ def loop_row(n: int, scratch: Scratch) -> Result:
 
     schema = f"{scratch.tag}_loop"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # (a fresh one each round)
         conn.execute(f"CREATE SCHEMA {schema}")
     with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
         conn.execute(LOOP_SCHEMA)
@@ -765,11 +768,11 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:,.0f}" if unit == "rate" else f"{value:.2f}"
 
 
-def print_table(results: list[Result], n: int) -> None:
+def print_table(results: list[Result], n: int, heading: str = "") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"SQL queues: {n:,} no-op jobs, {CORES} cores (jobs/s; latency in ms)")
+    table = Table(title=f"SQL queues: {n:,} no-op jobs, {CORES} cores (jobs/s; latency in ms){heading}")
     for name in ("system", "database", "enqueue 1/call", "enqueue bulk", "drain 1 proc", "drain best", "best config",
                  "p50 ms", "p99 ms", "note"):
         table.add_column(name, justify="left" if name in ("system", "database", "best config", "note") else "right")
@@ -777,6 +780,29 @@ def print_table(results: list[Result], n: int) -> None:
         table.add_row(r.system, r.database, fmt(r.enqueue_one, "rate"), fmt(r.enqueue_bulk, "rate"), fmt(r.drain_one, "rate"),
                       fmt(r.drain_best, "rate"), r.best_config, fmt(r.p50, "ms"), fmt(r.p99, "ms"), r.note)
     Console(width=200).print(table)
+
+
+def targets(results: list[Result]) -> list[str]:
+    """Issue 6's targets as one round measured them (a line each; a side not run is left out)."""
+    by = {(r.system, r.database): r for r in results}
+    pg, pgq = by.get(("quantq", "PostgreSQL")), by.get(("pgqueuer", "PostgreSQL"))
+    maria, sqlite, huey = by.get(("quantq", "MariaDB")), by.get(("quantq", "SQLite")), by.get(("huey", "SQLite"))
+    lines = []
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a and b else "—"
+
+    if pg and pgq:
+        lines.append(f"PostgreSQL drain vs pgqueuer: {ratio(pg.drain_one, pgq.drain_one)} with one process, "
+                     f"{ratio(pg.drain_best, pgq.drain_best)} best on 2 cores (asked: >= 1)")
+    if pg:
+        lines.append(f"PostgreSQL p50: {fmt(pg.p50, 'ms')} ms (asked: <= 2)")
+    if pg and maria:
+        lines.append(f"MariaDB best drain vs PostgreSQL's: {ratio(maria.drain_best, pg.drain_best)} (asked: >= 0.5)")
+    if sqlite and huey:
+        lines.append(f"SQLite drain vs Huey: {ratio(sqlite.drain_best, huey.drain_best)} (asked: >= 2), "
+                     f"p50 {fmt(sqlite.p50, 'ms')} ms (asked: <= 2)")
+    return lines
 
 
 def main() -> None:
@@ -788,39 +814,17 @@ def main() -> None:
     parser.add_argument("--databases", default="PostgreSQL,MariaDB,SQLite", help="quantq rows to run (prefix match)")
     parser.add_argument("--peers", default="pgqueuer,procrastinate,loop,huey",
                         help="peers to run (procrastinate's drains take ~15 minutes here)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every system this many times, later rounds in the reverse order (a table each)")
     parser.add_argument("--peer-worker", nargs=3, metavar=("KIND", "SCHEMA", "ARG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer_worker:
         run_peer_worker(*args.peer_worker)
         return
     scratch = Scratch()
-    results: list[Result] = []
+    rounds: list[list[Result]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            if args.only in (None, "quantq"):
-                for database, url in (("PostgreSQL", scratch.pg()), ("PostgreSQL, worker_commit=async", scratch.pg() + "&worker_commit=async"),
-                                      ("MariaDB", scratch.mysql()), ("SQLite", f"sqlite:///{tmp}/q.db")):
-                    if not any(database.startswith(d) for d in args.databases.split(",")):
-                        continue
-                    print(f"quantq on {database} ...", flush=True)
-                    results.append(quantq_row(database, url, args.jobs, args.latency_samples))
-                    results.append(backend_loop_row(database, url, args.jobs))
-            if args.only in (None, "peers"):
-                for name, run in (("pgqueuer", lambda: pgqueuer_row(args.jobs, args.latency_samples, scratch)),
-                                  ("procrastinate", lambda: procrastinate_row(args.jobs, args.latency_samples, scratch)),
-                                  ("SKIP LOCKED loop", lambda: loop_row(args.jobs, scratch)),
-                                  ("huey", lambda: huey_row(args.jobs, args.latency_samples, tmp))):
-                    key = "loop" if name == "SKIP LOCKED loop" else name
-                    if key not in args.peers.split(","):
-                        continue
-                    print(f"{name} ...", flush=True)
-                    try:
-                        results.append(run())
-                    except Exception as exc:  # a peer's failure is reported in the table, not fatal
-                        import traceback
-
-                        traceback.print_exc()
-                        results.append(Result(name, "", note=f"failed: {str(exc)[:60]}"))
             if args.only == "big":  # a separate run: filling a million rows takes a while
                 rows = []
                 for database, url in (("PostgreSQL", scratch.pg()), ("MariaDB", scratch.mysql()), ("SQLite", f"sqlite:///{tmp}/big.db")):
@@ -828,9 +832,40 @@ def main() -> None:
                         rows += big_table(database, url, args.big_rows)
                 print_big(rows, args.big_rows)
                 return
+            # each contender: (what it is, a function measuring it); a round runs them all, and on a
+            # shared machine the load drifts within a run, so later rounds go in the reverse order
+            contenders: list[tuple[str, Callable[[], list[Result]]]] = []
+            if args.only in (None, "quantq"):
+                for database, url in (("PostgreSQL", scratch.pg()), ("PostgreSQL, worker_commit=async", scratch.pg() + "&worker_commit=async"),
+                                      ("MariaDB", scratch.mysql()), ("SQLite", f"sqlite:///{tmp}/q.db")):
+                    if any(database.startswith(d) for d in args.databases.split(",")):
+                        contenders.append((f"quantq on {database}", lambda database=database, url=url: [
+                            quantq_row(database, url, args.jobs, args.latency_samples), backend_loop_row(database, url, args.jobs)]))
+            if args.only in (None, "peers"):
+                for name, run in (("pgqueuer", lambda: pgqueuer_row(args.jobs, args.latency_samples, scratch)),
+                                  ("procrastinate", lambda: procrastinate_row(args.jobs, args.latency_samples, scratch)),
+                                  ("SKIP LOCKED loop", lambda: loop_row(args.jobs, scratch)),
+                                  ("huey", lambda: huey_row(args.jobs, args.latency_samples, tmp))):
+                    if ("loop" if name == "SKIP LOCKED loop" else name) in args.peers.split(","):
+                        contenders.append((name, lambda name=name, run=run: [run()]))
+            for r in range(max(1, args.rounds)):
+                results: dict[str, list[Result]] = {}
+                for name, measure in (contenders if r % 2 == 0 else contenders[::-1]):
+                    print(f"{name} ..." + (f" (round {r + 1})" if args.rounds > 1 else ""), flush=True)
+                    try:
+                        results[name] = measure()
+                    except Exception as exc:  # a peer's failure is reported in the table, not fatal
+                        import traceback
+
+                        traceback.print_exc()
+                        results[name] = [Result(name, "", note=f"failed: {str(exc)[:60]}")]
+                rounds.append([row for name, _ in contenders for row in results[name]])  # (the table's order is fixed)
     finally:
         scratch.cleanup()
-    print_table(results, args.jobs)
+    for r, results in enumerate(rounds):
+        print_table(results, args.jobs, f", round {r + 1} of {len(rounds)}" if len(rounds) > 1 else "")
+        for line in targets(results):
+            print("  " + line)
 
 
 if __name__ == "__main__":
