@@ -228,10 +228,9 @@ class PostgresBackend(_sql.SQLBackend):
         rows = self._tx(lambda cur: self._rows(cur, "insert_job_returning", params), write=False)
         if rows:  # what the server decided, laid over the job as sent
             row = rows[0]
-            times: _sql.Times = {}
             return [new_jobs[0].replace(
-                status=jobs.JobStatus(row["status"]), attempts=row["attempts"], created_at=_sql._time(row["created_at"], times),
-                updated_at=_sql._time(row["updated_at"], times), started_at=_sql._time(row["started_at"], times),
+                status=jobs.JobStatus(row["status"]), attempts=row["attempts"], created_at=_sql.to_time(row["created_at"]),
+                updated_at=_sql.to_time(row["updated_at"]), started_at=_sql.to_time(row["started_at"]),
                 worker_id=row["worker_id"], hostname=row["hostname"])]
         existing = self.get(new_jobs[0].id)  # the id existed: idempotent submission
         if existing is None:
