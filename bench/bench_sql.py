@@ -320,11 +320,23 @@ class Scratch:
     def mysql(self) -> str:
         return f"{MYSQL_URL}{'&' if '?' in MYSQL_URL else '?'}prefix={self.tag}_"
 
+    PEER_SUFFIXES = ("_pgq", "_proc", "_loop")
+
+    def fresh_schema(self, suffix: str) -> str:
+        """A peer's PostgreSQL schema, empty (dropped first: each round starts afresh)."""
+        import psycopg
+
+        schema = f"{self.tag}{suffix}"
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"CREATE SCHEMA {schema}")
+        return schema
+
     def cleanup(self) -> None:
         import psycopg
 
         with psycopg.connect(PG_URL, autocommit=True) as conn:
-            for suffix in ("", "_pgq", "_proc", "_loop"):
+            for suffix in ("", *self.PEER_SUFFIXES):
                 conn.execute(f"DROP SCHEMA IF EXISTS {self.tag}{suffix} CASCADE")
         sys.path.insert(0, str(ROOT))
         from tests.backend_factories import drop_mysql_prefix
@@ -398,10 +410,7 @@ def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
     import psycopg
     from pgqueuer import PsycopgDriver, Queries
 
-    schema = f"{scratch.tag}_pgq"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # (a fresh one each round)
-        conn.execute(f"CREATE SCHEMA {schema}")
+    schema = scratch.fresh_schema("_pgq")
 
     async def with_queries(fn: Callable[[Any], Any]) -> Any:
         conn = await psycopg.AsyncConnection.connect(pg_dsn(schema), autocommit=True)
@@ -471,10 +480,7 @@ def pgqueuer_row(n: int, samples: int, scratch: Scratch) -> Result:
 def procrastinate_row(n: int, samples: int, scratch: Scratch) -> Result:
     import psycopg
 
-    schema = f"{scratch.tag}_proc"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # (a fresh one each round)
-        conn.execute(f"CREATE SCHEMA {schema}")
+    schema = scratch.fresh_schema("_proc")
     app = procrastinate_app(schema)
     with app.open():
         app.schema_manager.apply_schema()
@@ -554,10 +560,7 @@ def skip_locked_loop(schema: str) -> None:
 def loop_row(n: int, scratch: Scratch) -> Result:
     import psycopg
 
-    schema = f"{scratch.tag}_loop"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # (a fresh one each round)
-        conn.execute(f"CREATE SCHEMA {schema}")
+    schema = scratch.fresh_schema("_loop")
     with psycopg.connect(pg_dsn(schema), autocommit=True) as conn:
         conn.execute(LOOP_SCHEMA)
 
@@ -832,34 +835,38 @@ def main() -> None:
                         rows += big_table(database, url, args.big_rows)
                 print_big(rows, args.big_rows)
                 return
-            # each contender: (what it is, a function measuring it); a round runs them all, and on a
+            # each contender: (what it is, a function measuring it, whether it is a peer: a peer's
+            # failure goes into the table, quantq's ends the run); a round runs them all, and on a
             # shared machine the load drifts within a run, so later rounds go in the reverse order
-            contenders: list[tuple[str, Callable[[], list[Result]]]] = []
+            contenders: list[tuple[str, Callable[[], list[Result]], bool]] = []
             if args.only in (None, "quantq"):
                 for database, url in (("PostgreSQL", scratch.pg()), ("PostgreSQL, worker_commit=async", scratch.pg() + "&worker_commit=async"),
                                       ("MariaDB", scratch.mysql()), ("SQLite", f"sqlite:///{tmp}/q.db")):
                     if any(database.startswith(d) for d in args.databases.split(",")):
                         contenders.append((f"quantq on {database}", lambda database=database, url=url: [
-                            quantq_row(database, url, args.jobs, args.latency_samples), backend_loop_row(database, url, args.jobs)]))
+                            quantq_row(database, url, args.jobs, args.latency_samples), backend_loop_row(database, url, args.jobs)], False))
             if args.only in (None, "peers"):
                 for name, run in (("pgqueuer", lambda: pgqueuer_row(args.jobs, args.latency_samples, scratch)),
                                   ("procrastinate", lambda: procrastinate_row(args.jobs, args.latency_samples, scratch)),
                                   ("SKIP LOCKED loop", lambda: loop_row(args.jobs, scratch)),
                                   ("huey", lambda: huey_row(args.jobs, args.latency_samples, tmp))):
                     if ("loop" if name == "SKIP LOCKED loop" else name) in args.peers.split(","):
-                        contenders.append((name, lambda name=name, run=run: [run()]))
+                        contenders.append((name, lambda name=name, run=run: [run()], True))
             for r in range(max(1, args.rounds)):
                 results: dict[str, list[Result]] = {}
-                for name, measure in (contenders if r % 2 == 0 else contenders[::-1]):
+                for name, measure, peer in (contenders if r % 2 == 0 else contenders[::-1]):
                     print(f"{name} ..." + (f" (round {r + 1})" if args.rounds > 1 else ""), flush=True)
                     try:
                         results[name] = measure()
-                    except Exception as exc:  # a peer's failure is reported in the table, not fatal
+                    except Exception as exc:
+                        if not peer:
+                            raise
+                        # a peer's failure is reported in the table, not fatal
                         import traceback
 
                         traceback.print_exc()
                         results[name] = [Result(name, "", note=f"failed: {str(exc)[:60]}")]
-                rounds.append([row for name, _ in contenders for row in results[name]])  # (the table's order is fixed)
+                rounds.append([row for name, _, _ in contenders for row in results[name]])  # (the table's order is fixed)
     finally:
         scratch.cleanup()
     for r, results in enumerate(rounds):
