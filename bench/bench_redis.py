@@ -1,7 +1,7 @@
 """quantq on Redis against its peers, side by side on one redis-server of the benchmark's own.
 
     .venv/bin/pip install 'quantq[bench]'   # rq, dramatiq, celery, arq, saq, huey, taskiq, streaq (benchmark only)
-    apt-get install ruby-sidekiq                       # Sidekiq (Debian's); BullMQ comes from npm on first use
+    apt-get install ruby-sidekiq                       # Sidekiq (Debian's); BullMQ: npm ci of bench/package-lock.json on first use
     .venv/bin/python bench/bench_redis.py [--jobs 20000] [--peers sidekiq,bullmq,rq,rq-simple,dramatiq,celery,arq,saq,huey,taskiq,streaq,reference]
                                           [--listing-jobs 1000000] [--rounds 2]
 
@@ -347,8 +347,18 @@ def latency(backend: Any, samples: int) -> tuple[float, float]:
     finished.set()
     backend.enqueue([envelope.parse_submission({"task": "quantq.noop"})])  # an event that lets the listener see it
     listener.join(6)  # before the caller closes the backend under it
-    out.sort()
+    return median_and_p99(out)
+
+
+def median_and_p99(samples: list[float]) -> tuple[float, float]:
+    out = sorted(samples)
     return statistics.median(out), out[max(0, int(len(out) * 0.99) - 1)]
+
+
+def percentiles(samples: list[float]) -> str:
+    """A peer's latency row, read from its probe's samples (ms) as quantq's are."""
+    p50, p99 = median_and_p99(samples)
+    return f"{p50:.2f} / {p99:.2f} ms"
 
 
 # ---- peers --------------------------------------------------------------------------------
@@ -488,8 +498,21 @@ def reference_row(server: OwnRedis, n: int) -> tuple[str, str]:
 
 
 NODE_DIR = Path(os.environ.get("BENCH_NODE_DIR", Path.home() / ".cache" / "quantq-bench" / "node"))
+NODE_PACKAGE = Path(__file__).resolve().parent  # package.json and package-lock.json: BullMQ's pinned version
+
+
+def install_bullmq() -> None:
+    """``npm ci`` the pinned lock file outside the tree, again whenever the lock file changes."""
+    lock = (NODE_PACKAGE / "package-lock.json").read_bytes()
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+    installed = NODE_DIR / "package-lock.json"
+    if (NODE_DIR / "node_modules" / "bullmq").is_dir() and installed.is_file() and installed.read_bytes() == lock:
+        return
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(NODE_PACKAGE / name, NODE_DIR / name)
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True, timeout=600)
 BULLMQ_JS = """
-import { Queue, Worker } from 'bullmq';
+import { Queue, QueueEvents, Worker } from 'bullmq';
 const [, , port, n, mode, concurrency] = process.argv;
 const connection = { host: '127.0.0.1', port: Number(port) };
 const N = Number(n);
@@ -505,6 +528,25 @@ if (mode === 'enqueue') {
   for (let i = 0; i < N; i += 1000) await q.addBulk(jobs.slice(i, i + 1000));
   const bulk = N / ((performance.now() - t) / 1000);
   console.log(JSON.stringify({ single, bulk }));
+  await q.close();
+} else if (mode === 'latency') {
+  // N single jobs through an idle worker, each awaited as BullMQ's docs say (waitUntilFinished
+  // on QueueEvents), 5 ms apart as in quantq's probe; kept on completion, or the wait could
+  // find its job already removed
+  const q = new Queue('bench', { connection });
+  const events = new QueueEvents('bench', { connection });
+  await events.waitUntilReady();
+  await new Promise((r) => setTimeout(r, 300));
+  const out = [];
+  for (let i = 0; i < N; i++) {
+    const t = performance.now();
+    const job = await q.add('noop', {});
+    await job.waitUntilFinished(events, 5000);
+    out.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  console.log(JSON.stringify(out));
+  await events.close();
   await q.close();
 } else {
   new Worker('bench', async () => {}, { connection, concurrency: Number(concurrency) });
@@ -532,21 +574,47 @@ if ENV['BENCH_ENQUEUE']
   bulk = n / (Time.now - t)
   puts JSON.generate({ single: single, bulk: bulk })
 end
+class PingJob # the latency probe's job: it tells the caller it ran, the one way Sidekiq has
+  include Sidekiq::Worker
+  sidekiq_options retry: false
+  def perform(id)
+    Sidekiq.redis { |c| c.publish('bench:done', id) }
+  end
+end
+if ENV['BENCH_LATENCY'] # single jobs through an idle worker, 5 ms apart as in quantq's probe
+  done = Queue.new
+  ready = Queue.new
+  Thread.new do # a listener thread stamps each arrival, as quantq's probe does
+    Redis.new(url: ENV['BENCH_REDIS_URL']).subscribe('bench:done') do |on|
+      on.subscribe { ready << true }
+      on.message { |_, id| done << [id, Process.clock_gettime(Process::CLOCK_MONOTONIC)] }
+    end
+  end
+  ready.pop
+  sleep 0.3
+  out = ENV['BENCH_LATENCY'].to_i.times.map do |i|
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    PingJob.perform_async(i.to_s)
+    id, at = done.pop
+    raise "out of order: #{id}" unless id == i.to_s
+    sleep 0.005
+    (at - started) * 1000
+  end
+  puts JSON.generate(out)
+end
 if ENV['BENCH_FILL']
   (ENV['BENCH_FILL'].to_i / 1000).times { Sidekiq::Client.push_bulk('class' => NoopJob, 'args' => Array.new(1000) { [] }) }
 end
 """
 
 
-def bullmq_rows(server: OwnRedis, n: int) -> list[tuple[str, str]]:
-    """BullMQ from npm (installed on first use into ~/.cache/quantq-bench/node)."""
+def bullmq_rows(server: OwnRedis, n: int, samples: int) -> list[tuple[str, str]]:
+    """BullMQ at the version pinned by bench/package-lock.json (``npm ci`` into ~/.cache/quantq-bench/node)."""
     import json
 
-    if shutil.which("node") is None:
-        raise RuntimeError("node is not installed")
-    NODE_DIR.mkdir(parents=True, exist_ok=True)
-    if not (NODE_DIR / "node_modules" / "bullmq").is_dir():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "bullmq@5"], cwd=NODE_DIR, check=True, capture_output=True, timeout=600)
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise RuntimeError("node and npm are not installed")
+    install_bullmq()
     script = NODE_DIR / "bench_bullmq.mjs"
     script.write_text(BULLMQ_JS)
     port = str(server.port)
@@ -558,10 +626,19 @@ def bullmq_rows(server: OwnRedis, n: int) -> list[tuple[str, str]]:
         subprocess.run(["node", str(script), port, str(n), "enqueue"], capture_output=True, text=True, check=True, timeout=600)
         speed = drain(server, lambda: int(server.client.llen("bull:bench:wait")), [(["node", str(script), port, str(n), "work", str(conc)], "")] * procs, n)
         rows.append((f"BullMQ {label}", f"enqueue {rates['single']:,.0f}/s, bulk {rates['bulk']:,.0f}/s, {speed}"))
+    server.client.flushdb()
+    worker = subprocess.Popen(["node", str(script), port, "0", "work", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        time.sleep(2.5)
+        out = subprocess.run(["node", str(script), port, str(samples), "latency"], capture_output=True, text=True, check=True, timeout=600)
+    finally:
+        stop_all([worker])
+    rows.append(("BullMQ latency p50 / p99 (idle worker, 1 process)", percentiles(json.loads(out.stdout.strip().splitlines()[-1]))))
     return rows
 
 
-def sidekiq_rows(server: OwnRedis, n: int) -> list[tuple[str, str]]:
+def sidekiq_rows(server: OwnRedis, n: int, samples: int) -> list[tuple[str, str]]:
     """Sidekiq from Debian's ruby-sidekiq."""
     import json
 
@@ -581,6 +658,15 @@ def sidekiq_rows(server: OwnRedis, n: int) -> list[tuple[str, str]]:
             cmd = ["sidekiq", "-r", str(script), "-c", "10", "-q", "default"]
             speed = drain(server, lambda: int(server.client.llen("queue:default")), [(cmd, "")] * procs, n)
             rows.append((f"Sidekiq {label}", f"enqueue {rates['single']:,.0f}/s, bulk {rates['bulk']:,.0f}/s, {speed}"))
+        server.client.flushdb()
+        worker = spawn(["sidekiq", "-r", str(script), "-c", "10", "-q", "default"])
+        try:
+            time.sleep(2.5)
+            probe = {**env_for(), "BENCH_LATENCY": str(samples)}
+            out = subprocess.run(["ruby", str(script)], capture_output=True, text=True, check=True, timeout=600, env=probe)
+        finally:
+            stop_all([worker])
+        rows.append(("Sidekiq latency p50 / p99 (idle worker, 1 process)", percentiles(json.loads(out.stdout.strip().splitlines()[-1]))))
     return rows
 
 
@@ -631,8 +717,8 @@ def main() -> None:
                 "taskiq": lambda: [taskiq_row(server, args.jobs)],
                 "streaq": lambda: [streaq_row(server, args.jobs)],
                 "reference": lambda: [reference_row(server, args.jobs)],
-                "sidekiq": lambda: sidekiq_rows(server, args.jobs),
-                "bullmq": lambda: bullmq_rows(server, args.jobs),
+                "sidekiq": lambda: sidekiq_rows(server, args.jobs, args.latency_samples),
+                "bullmq": lambda: bullmq_rows(server, args.jobs, args.latency_samples),
             }
             systems = ["quantq"] + [p for p in args.peers.split(",") if p]
             results: dict[str, list[str]] = {}  # row label -> its value in each round
