@@ -12,6 +12,10 @@ local EVENTS = {}
 local function jkey(id) return B .. 'job:' .. id end
 local function skey(status) return B .. 'st:' .. status end
 local function fmt(x) return string.format('%.6f', x) end
+-- A whole number as text.  Scores and fields go to Redis as text made here or kept from the
+-- record: Redis prints a Lua number argument with %.17g, and that float printing (four per
+-- job) was a twentieth of a bulk enqueue's Redis time.
+local function int(n) return string.format('%d', n) end
 
 -- an event: its task and up to two more fields (k1 = v1, k2 = v2), one table per event
 local function event(kind, id, task, k1, v1, k2, v2)
@@ -45,7 +49,7 @@ local function wake()
   if redis.call('LLEN', B .. 'inbox') < 64 then redis.call('LPUSH', B .. 'inbox', WAKE) end
 end
 
-local function ready_score(prio, seq) return (9 - tonumber(prio)) * BAND + tonumber(seq) end
+local function ready_score(prio, seq) return int((9 - tonumber(prio)) * BAND + tonumber(seq)) end
 
 local function make_ready(id, prio, seq)
   redis.call('ZADD', B .. 'ready', ready_score(prio, seq), id)
@@ -102,10 +106,11 @@ local function finish()
   if CHANNEL ~= '' and #EVENTS > 0 then redis.call('PUBLISH', CHANNEL, cjson.encode(EVENTS)) end
 end
 
--- move an id between the per-status indexes (score: created_at, so listings run newest first)
+-- move an id between the per-status indexes (score: created_at as stored, so listings run
+-- newest first)
 local function restatus(id, from, to, created)
   if from then zchange(skey(from), id, false) end
-  zchange(skey(to), id, tonumber(created))
+  zchange(skey(to), id, created)
 end
 
 local function held(id, token)
@@ -114,10 +119,16 @@ local function held(id, token)
 end
 
 -- a finished job: its key expires after its TTL (-1 keeps it); prune tidies the indexes later
+local EXPIRES = {} -- ttl -> its expiry time as text: the jobs of a batch share their TTLs
 local function finish_ttl(id, task, ttl)
   local t = tonumber(ttl)
   if t == nil or t < 0 then return end
-  zchange(B .. 'exp', id .. '\n' .. task, NOW + t)
+  local at = EXPIRES[t]
+  if not at then
+    at = fmt(NOW + t)
+    EXPIRES[t] = at
+  end
+  zchange(B .. 'exp', id .. '\n' .. task, at)
   if t == 0 then redis.call('DEL', jkey(id)) else redis.call('EXPIRE', jkey(id), t) end
 end
 
@@ -157,17 +168,16 @@ local function store_job(id, created, args, g, seq)
   if created == '' then created = NOWS end -- a producer's created_at is also the record's first updated_at
   local status = g.status
   redis.call('HSET', key, 'v', '1', 'id', id, 'task', g.task, 'queue', QUEUE, 'priority', g.priority, 'status', status,
-    'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', seq, 'args', args, unpack(g.tail)) -- one write
-  local when = tonumber(created)
-  local q = g.by_status -- the indexes: written by finish()
-  q[#q + 1], q[#q + 2] = when, id
+    'attempts', '0', 'created_at', created, 'updated_at', created, 'seq', int(seq), 'args', args, unpack(g.tail)) -- one write
+  local q = g.by_status -- the indexes (scores as text, see int): written by finish()
+  q[#q + 1], q[#q + 2] = created, id
   q = g.by_task
-  q[#q + 1], q[#q + 2] = when, id
+  q[#q + 1], q[#q + 2] = created, id
   q = g.place
-  if g.run_at_n then q[#q + 1] = g.run_at_n else q[#q + 1] = g.band + seq end
+  if g.run_at then q[#q + 1] = g.run_at else q[#q + 1] = int(g.band + seq) end
   q[#q + 1] = id
   g.ids[#g.ids + 1] = id -- its event: see group_events
-  return created, g.run_at_n == nil
+  return created, g.run_at == nil
 end
 
 -- Read a template at ARGV[i]: run_at, priority, task, n, n field pairs.  Returns the group
@@ -180,7 +190,7 @@ local function read_template(i)
   for k = i + 4, i + 3 + 2 * nf do g.tail[#g.tail + 1] = ARGV[k] end
   g.status = 'queued'
   if run_at ~= '' and tonumber(run_at) > NOW then
-    g.status, g.run_at_n, g.place = 'scheduled', tonumber(run_at), zq(B .. 'sched')
+    g.status, g.run_at, g.place = 'scheduled', run_at, zq(B .. 'sched')
   else
     g.place = zq(B .. 'ready')
   end

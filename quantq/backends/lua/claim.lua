@@ -28,11 +28,11 @@ if not paused then
     local h = redis.call('HMGET', key, unpack(CLAIMED))
     if h[1] == 'queued' then
       local attempts = tonumber(h[4]) + 1
-      redis.call('HSET', key, 'status', 'running', 'attempts', attempts, 'worker_id', ARGV[6], 'hostname', ARGV[7],
+      redis.call('HSET', key, 'status', 'running', 'attempts', int(attempts), 'worker_id', ARGV[6], 'hostname', ARGV[7],
         'started_at', NOWS, 'updated_at', NOWS, 'progress', '0', 'token', ARGV[8] .. '.' .. k, 'lease', leases)
       if h[5] then redis.call('HDEL', key, 'status_message') end
       restatus(id, 'queued', 'running', h[2])
-      zchange(B .. 'run', id, lease)
+      zchange(B .. 'run', id, leases)
       h[1], h[4], h[5] = k, attempts, false
       out[#out + 1] = h
       batched_event('started', id, h[3], 'worker', ARGV[6])

@@ -29,7 +29,7 @@ for j = 1, tonumber(ARGV[4]) do
       local at = fmt(NOW + tonumber(retry_in))
       redis.call('HSET', key, 'status', 'scheduled', 'error', payload, 'run_at', at, 'updated_at', NOWS)
       restatus(id, 'running', 'scheduled', h[4])
-      zchange(B .. 'sched', id, tonumber(at))
+      zchange(B .. 'sched', id, at)
       event('retrying', id, h[5], 'attempt', tonumber(h[8]), 'run_at', tonumber(at))
       out[j] = {NOWS, at}
     end
