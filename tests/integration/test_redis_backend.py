@@ -253,6 +253,35 @@ def test_a_raw_batch_raises_its_first_error_and_keeps_the_connection_in_step(bac
     assert pipe.execute() == ["next"]  # not a reply left over from the failed batch
 
 
+def test_raw_batches_are_packed_by_hiredis_as_redis_py_packs_them(backend: RedisBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One write of hiredis's packing, byte for byte redis-py's; an argument of no type Redis
+    takes is redis-py's DataError, before anything is sent, and the connection stays usable."""
+    from quantq.backends import redis as redis_backend
+
+    assert redis_backend.pack_command is not None  # the redis extra brings hiredis
+    commands = [("ECHO", "é ünïcode"), ("ECHO", 1.25), ("ECHO", -7), ("ECHO", b"\x00raw")]
+    pool, conn = backend._take_connection()
+    try:
+        packed = redis_backend._pack(conn, commands)
+        assert packed == [b"".join(conn.pack_commands(commands))]
+        monkeypatch.setattr(conn, "pack_commands", lambda _commands: pytest.fail("redis-py packed what hiredis can"))
+        redis_backend._pack(conn, commands)
+    finally:
+        monkeypatch.undo()
+        backend._give_back(pool, conn, True)
+    pipe = backend._pipe()
+    for command in commands:
+        pipe.command(*command)
+    assert pipe.execute() == ["é ünïcode", "1.25", "-7", "\x00raw"]
+    pipe = backend._pipe()
+    pipe.command("ECHO", True)
+    with pytest.raises(redis_py.DataError, match="must be str, int, float or bytes"):
+        pipe.execute()
+    pipe = backend._pipe()
+    pipe.command("ECHO", "after")
+    assert pipe.execute() == ["after"]
+
+
 def test_round_trips_keep_their_connection_and_start_afresh_when_one_is_left_out_of_step(backend: RedisBackend) -> None:
     """Raw round trips reuse a connection the backend keeps (not the pool's checkout each
     time); one interrupted while replies were still unread is disconnected, not reused so."""
