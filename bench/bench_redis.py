@@ -7,7 +7,8 @@
 
 For quantq: enqueue rate of no-op jobs (one per call, and bulk), drain rate with one worker
 process and with the best configuration on two cores, p50/p99 latency of single jobs through
-an idle worker (from making the job and enqueueing it to the ``completed`` event), Redis CPU per job (the server's
+an idle worker (from making the job and enqueueing it to the ``completed`` event; Sidekiq's and
+BullMQ's too, each through an idle worker of its own), Redis CPU per job (the server's
 ``used_cpu_user + used_cpu_sys`` from ``INFO cpu`` before and after each drain, for every
 system) and ``redis-benchmark``'s ceiling on the same server.  Each peer is
 used with its documented defaults: one enqueue per call (bulk where it has an API) and a drain
