@@ -78,12 +78,13 @@ def run_warmups() -> list[dict[str, str]]:
 def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dict[str, str]] | None = None,
                      around_send: Callable[[Callable[[], None], Callable[[], dict[str, Any]]], None] | None = None,
                      on_receive: Callable[[], None] | None = None,
-                     inbox: queue.SimpleQueue[dict[str, Any] | None] | None = None) -> None:
-    """Serve jobs over ``conn``.  ``around_send`` (thread slots) is given each message as a write
-    to make and as the message the other side would read, and does one or the other (a thread
-    slot's worker takes the message in person when it can); ``on_receive`` (thread slots) is
-    told of each message read; ``inbox`` (thread slots): where the messages come from instead
-    of ``conn``, as they are (None: the end)."""
+                     inbox: queue.SimpleQueue[dict[str, Any] | None] | None = None,
+                     outbox: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Serve jobs over ``conn``.  Thread slots: ``inbox`` is where the messages come from
+    instead of ``conn``, as they are (None: the end), and ``outbox`` where this side's go, as
+    they are; ``around_send`` is given each of those as the post to make and as the message
+    itself, and does one or the other (a thread slot's worker takes the message in person when
+    it can); ``on_receive`` is told of each message read."""
     if inbox is None:
         def recv() -> Any:
             data = conn.recv_bytes()
@@ -118,10 +119,12 @@ def serve_connection(conn: Connection, registry: tasks.Registry, notes: list[dic
 
     def send(message: dict[str, Any]) -> None:
         encoded = message.pop("result_json", None)
-        if around_send is None:
+        if outbox is None:
             conn.send_bytes(frame(message, encoded))
-        else:  # taken in person (a thread slot's supervisor), it goes as it is: no JSON either way
-            around_send(lambda: conn.send_bytes(frame(message, encoded)), lambda: message)
+        elif around_send is None:  # a thread slot's message goes as it is: no JSON either way
+            outbox(message)
+        else:
+            around_send(lambda: outbox(message), lambda: message)
 
     try:
         execute.serve(recv, waiting, send, registry, notes)

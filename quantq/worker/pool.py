@@ -252,22 +252,35 @@ class ThreadSlot(Slot):
         #: the supervisor's messages to the thread, as they are (None ends its loop): in one
         #: process a queue needs no JSON and no socket, and wakes the thread sooner
         self._inbox: queue.SimpleQueue[dict[str, Any] | None] | None = None
+        #: the thread's messages to the supervisor, as they are; its socket carries only wake-ups
+        #: (one while any is unread: a busy supervisor's thousands of outcomes a second would
+        #: otherwise each be JSON, a write, and a read)
+        self._outbox: collections.deque[dict[str, Any]] = collections.deque()
+        self._wake_sent = False  #: set by the thread as it writes a wake-up; cleared before each read
 
     def start(self) -> None:
         from quantq.worker.child import serve_connection
 
-        parent_sock, child_sock = socket.socketpair()  # (the thread's messages: the supervisor polls it)
+        parent_sock, child_sock = socket.socketpair()  # (the thread's wake-ups: the supervisor polls it)
         child_conn = Connection(child_sock.detach())
         around = self.around_send
         self._inbox = queue.SimpleQueue()
+        outbox = self._outbox = collections.deque()
+        self._wake_sent = False
+
+        def post(message: dict[str, Any]) -> None:  # (on the slot's thread)
+            outbox.append(message)  # before the flag is read: see receive_all
+            if not self._wake_sent:
+                self._wake_sent = True
+                child_conn.send_bytes(b"")  # (an OSError once the supervisor has closed its end ends the thread)
+
         self.thread = threading.Thread(
             target=serve_connection, name=f"quantq-slot-{self.index}", daemon=True,
             args=(child_conn, self.registry, None, (lambda write, message: around(self, write, message)) if around else None,
-                  self.on_receive, self._inbox),
+                  self.on_receive, self._inbox, post),
         )
-        if around is not None:
-            self._readable = select.poll()
-            self._readable.register(parent_sock.fileno(), select.POLLIN)
+        self._readable = select.poll()
+        self._readable.register(parent_sock.fileno(), select.POLLIN)
         self.thread.start()
         self.conn = Connection(parent_sock.detach())
 
@@ -276,6 +289,25 @@ class ThreadSlot(Slot):
             return False
         self._inbox.put(message)
         return True
+
+    def receive_all(self) -> tuple[list[dict[str, Any]], bool]:
+        """Every message the thread has posted so far, and whether it has ended.  The wake-ups
+        are read, then the flag cleared, then the messages taken: a message posted after the
+        taking finds the flag clear and writes a wake-up of its own, so none is left unread."""
+        if self.conn is None:
+            return [], True
+        gone = False
+        if self._readable is not None and self._readable.poll(0):
+            try:
+                gone = not os.read(self.conn.fileno(), READ_CHUNK)
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone = True
+        self._wake_sent = False
+        outbox = self._outbox
+        messages = [outbox.popleft() for _ in range(len(outbox))]
+        return messages, gone
 
     def kill(self) -> None:
         if self._inbox is not None:
