@@ -557,6 +557,7 @@ SIDEKIQ_RB = """
 require 'sidekiq'
 require 'sidekiq/api'
 require 'json'
+require 'timeout'
 Sidekiq.configure_server { |c| c.redis = { url: ENV['BENCH_REDIS_URL'] } }
 Sidekiq.configure_client { |c| c.redis = { url: ENV['BENCH_REDIS_URL'] } }
 class NoopJob
@@ -596,7 +597,7 @@ if ENV['BENCH_LATENCY'] # single jobs through an idle worker, 5 ms apart as in q
   out = ENV['BENCH_LATENCY'].to_i.times.map do |i|
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     PingJob.perform_async(i.to_s)
-    id, at = done.pop
+    id, at = Timeout.timeout(5) { done.pop } # (Queue#pop takes no timeout before Ruby 3.2)
     raise "out of order: #{id}" unless id == i.to_s
     sleep 0.005
     (at - started) * 1000
