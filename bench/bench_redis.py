@@ -512,6 +512,8 @@ def install_bullmq() -> None:
     for name in ("package.json", "package-lock.json"):
         shutil.copyfile(NODE_PACKAGE / name, NODE_DIR / name)
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True, timeout=600)
+
+
 BULLMQ_JS = """
 import { Queue, QueueEvents, Worker } from 'bullmq';
 const [, , port, n, mode, concurrency] = process.argv;
@@ -629,8 +631,7 @@ def bullmq_rows(server: OwnRedis, n: int, samples: int) -> list[tuple[str, str]]
         speed = drain(server, lambda: int(server.client.llen("bull:bench:wait")), [(["node", str(script), port, str(n), "work", str(conc)], "")] * procs, n)
         rows.append((f"BullMQ {label}", f"enqueue {rates['single']:,.0f}/s, bulk {rates['bulk']:,.0f}/s, {speed}"))
     server.client.flushdb()
-    worker = subprocess.Popen(["node", str(script), port, "0", "work", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    worker = spawn(["node", str(script), port, "0", "work", "50"])
     try:
         time.sleep(2.5)
         out = subprocess.run(["node", str(script), port, str(samples), "latency"], capture_output=True, text=True, check=True, timeout=600)

@@ -47,9 +47,6 @@ class Slot:
         self.ready = False  #: the child has loaded its tasks and warmed up (sent "ready")
         self._unread = bytearray()  #: bytes read from the child that do not yet make a whole message
         self._short = 0  #: bytes the message part read still lacks
-        #: for a slot read by two threads in turn: whether anything is left to read (a socket
-        #: that was ready for one may be empty by the time it reads, and the read would block)
-        self._readable: select.poll | None = None
 
     @property
     def claim(self) -> jobs.Claim | None:
@@ -103,8 +100,6 @@ class Slot:
         message: the messages before it still count).  Call it when the connection is readable."""
         if self.conn is None:
             return [], True
-        if self._readable is not None and not self._readable.poll(0):
-            return [], False  # taken meanwhile by the other thread that reads this slot (ThreadSlot.around_send)
         try:
             chunk = os.read(self.conn.fileno(), min(max(READ_CHUNK, self._short), READ_MOST))
         except BlockingIOError:
@@ -257,6 +252,9 @@ class ThreadSlot(Slot):
         #: otherwise each be JSON, a write, and a read)
         self._outbox: collections.deque[dict[str, Any]] = collections.deque()
         self._wake_sent = False  #: set by the thread as it writes a wake-up; cleared before each read
+        #: read by two threads in turn (the supervisor, and the slot's own in _send_or_hand):
+        #: whether a wake-up is there to read (one ready for one may be gone when the other reads)
+        self._readable: select.poll | None = None
 
     def start(self) -> None:
         from quantq.worker.child import serve_connection
@@ -265,8 +263,7 @@ class ThreadSlot(Slot):
         child_conn = Connection(child_sock.detach())
         around = self.around_send
         self._inbox = queue.SimpleQueue()
-        outbox = self._outbox = collections.deque()
-        self._wake_sent = False
+        outbox = self._outbox
 
         def post(message: dict[str, Any]) -> None:  # (on the slot's thread)
             outbox.append(message)  # before the flag is read: see receive_all
